@@ -1,0 +1,167 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Every setting of the service, validated once at start. This module (and the CLI) are the only
+ * readers of process.env; everything else receives a Config.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface RateLimitRule {
+  max: number;
+  /** Window length in seconds. */
+  window: number;
+}
+/** Per-action overrides of the built-in client limits, or `off` to disable client limits. */
+export type RateLimitOverrides = Record<string, RateLimitRule> | 'off';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** `postgres://…` selects PostgreSQL; undefined means SQLite in the data dir. */
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  permissionsPath: string;
+  bootstrapClientSecret: string | undefined;
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
+  piiSalt: string | undefined;
+  keyEncryptionKey: string | undefined;
+  logLevel: LogLevel;
+  tls: { cert: string; key: string } | undefined;
+  rateLimits: RateLimitOverrides | undefined;
+  /** Default session lifetime when `session_new` has no `expires_in`. */
+  sessionTtlSeconds: number;
+  /** Failed logins before the temporary lock. */
+  loginMaxFailures: number;
+  /** Length of the temporary lock after too many failed logins. */
+  loginLockSeconds: number;
+  /** Names of AUTHNZD_* variables that are not settings (reported as a warning, not fatal). */
+  unknownSettings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(setting: string, problem: string) {
+    super(`${setting}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Settings that are not read from the environment by the service but are legitimately set. */
+const knownNames = new Set([
+  'AUTHNZD_HOST', 'AUTHNZD_PORT', 'AUTHNZD_DATA_DIR', 'AUTHNZD_DATABASE_URL', 'AUTHNZD_REDIS_URL',
+  'AUTHNZD_PERMISSIONS', 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 'AUTHNZD_ADMIN_EMAIL', 'AUTHNZD_ADMIN_PASSWORD',
+  'AUTHNZD_PII_SALT', 'AUTHNZD_KEY_ENCRYPTION_KEY', 'AUTHNZD_LOG_LEVEL', 'AUTHNZD_TLS_CERT', 'AUTHNZD_TLS_KEY',
+  'AUTHNZD_RATE_LIMITS', 'AUTHNZD_SESSION_TTL', 'AUTHNZD_LOGIN_MAX_FAILURES', 'AUTHNZD_LOGIN_LOCK_SECONDS',
+]);
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max} (got "${raw}")`);
+  }
+  return Number(raw);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `is not a valid URL (expected ${protocols.join(' or ')}//…)`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.join(' or ')}// (got "${parsed.protocol}")`);
+  }
+  return raw;
+}
+
+function secret(env: Env, name: string, minLength: number): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters long`);
+  return raw;
+}
+
+export function parseRateLimits(raw: string | undefined, name = 'AUTHNZD_RATE_LIMITS'): RateLimitOverrides | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'off') return 'off';
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, 'must be "off" or a JSON object like {"verify_apikey": {"max": 100000, "window": 60}}');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(name, 'must be a JSON object keyed by action name');
+  }
+  const out: Record<string, RateLimitRule> = {};
+  for (const [action, rule] of Object.entries(value)) {
+    if (!/^[a-z_]+$/.test(action)) throw new ConfigError(name, `"${action}" is not an action name`);
+    const r = rule as Partial<RateLimitRule> | null;
+    const ok = typeof r === 'object' && r !== null && Object.keys(r).every((k) => k === 'max' || k === 'window') &&
+      Number.isInteger(r.max) && (r.max as number) > 0 && Number.isInteger(r.window) && (r.window as number) > 0;
+    if (!ok) throw new ConfigError(name, `"${action}" must be {"max": <positive integer>, "window": <positive seconds>}`);
+    out[action] = { max: r!.max as number, window: r!.window as number };
+  }
+  return out;
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const logLevel = (str(env, 'AUTHNZD_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!logLevels.includes(logLevel)) {
+    throw new ConfigError('AUTHNZD_LOG_LEVEL', `must be one of ${logLevels.join(', ')} (got "${logLevel}")`);
+  }
+  const host = str(env, 'AUTHNZD_HOST') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('AUTHNZD_HOST', `is not a host name or address (got "${host}")`);
+
+  const tlsCert = str(env, 'AUTHNZD_TLS_CERT');
+  const tlsKey = str(env, 'AUTHNZD_TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(tlsCert ? 'AUTHNZD_TLS_KEY' : 'AUTHNZD_TLS_CERT', 'must be set together with the other TLS setting');
+  }
+  for (const [name, file] of [['AUTHNZD_TLS_CERT', tlsCert], ['AUTHNZD_TLS_KEY', tlsKey]] as const) {
+    if (file !== undefined && !existsSync(path.resolve(cwd, file))) throw new ConfigError(name, `file not found: ${file}`);
+  }
+
+  const adminEmail = str(env, 'AUTHNZD_ADMIN_EMAIL');
+  if (adminEmail !== undefined && !/^[^\s@]+@[^\s@]+$/.test(adminEmail)) {
+    throw new ConfigError('AUTHNZD_ADMIN_EMAIL', 'is not an email address');
+  }
+
+  return {
+    host,
+    port: int(env, 'AUTHNZD_PORT', 13431, 0, 65535),
+    dataDir: path.resolve(cwd, str(env, 'AUTHNZD_DATA_DIR') ?? './data'),
+    databaseUrl: url(env, 'AUTHNZD_DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'AUTHNZD_REDIS_URL', ['redis:', 'rediss:']),
+    permissionsPath: path.resolve(cwd, str(env, 'AUTHNZD_PERMISSIONS') ?? './permissions.json'),
+    bootstrapClientSecret: secret(env, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 24),
+    adminEmail,
+    adminPassword: secret(env, 'AUTHNZD_ADMIN_PASSWORD', 12),
+    piiSalt: secret(env, 'AUTHNZD_PII_SALT', 16),
+    keyEncryptionKey: secret(env, 'AUTHNZD_KEY_ENCRYPTION_KEY', 32),
+    logLevel,
+    tls: tlsCert && tlsKey ? { cert: path.resolve(cwd, tlsCert), key: path.resolve(cwd, tlsKey) } : undefined,
+    rateLimits: parseRateLimits(str(env, 'AUTHNZD_RATE_LIMITS')),
+    sessionTtlSeconds: int(env, 'AUTHNZD_SESSION_TTL', 30 * 86400, 60, 10 * 365 * 86400),
+    loginMaxFailures: int(env, 'AUTHNZD_LOGIN_MAX_FAILURES', 10, 1, 1000),
+    loginLockSeconds: int(env, 'AUTHNZD_LOGIN_LOCK_SECONDS', 3600, 1, 30 * 86400),
+    unknownSettings: Object.keys(env).filter(
+      (k) => k.startsWith('AUTHNZD_') && !k.startsWith('AUTHNZD_TEST_') && !knownNames.has(k),
+    ),
+  };
+}

@@ -1,0 +1,55 @@
+import type { Store } from '../db/store.js';
+import type { Client } from '../db/types.js';
+import { hashToken, newId, newToken, safeEqual } from './tokens.js';
+
+/** Client secrets are `azc_` + 256 random bits; the prefix makes leaked secrets easy to scan for. */
+export const CLIENT_SECRET_PREFIX = 'azc_';
+
+export function clientMayCall(client: Pick<Client, 'actions'>, action: string): boolean {
+  return client.actions.includes('*') || client.actions.includes(action);
+}
+
+export async function createClient(
+  store: Store,
+  input: { name: string; actions: string[]; secret?: string; now: number },
+): Promise<{ client: Client; secret: string }> {
+  const secret = input.secret ?? newToken(CLIENT_SECRET_PREFIX);
+  const client = await store.clients.create(
+    { id: newId('cli_'), name: input.name, secretHash: hashToken(secret), actions: input.actions, createdAt: input.now },
+    { event: 'client_create', outcome: 'success', subject: input.name, details: { actions: input.actions } },
+  );
+  return { client, secret };
+}
+
+/**
+ * Resolves a presented client secret. The lookup is by SHA-256 (an index cannot be searched in
+ * constant time, but it only ever sees the hash); the final comparison is constant-time.
+ * Results are cached briefly so the hot path does no database read for client auth; a revoked
+ * client stops working within `ttlMs`.
+ */
+export class ClientAuthenticator {
+  private cache = new Map<string, { client: Client | undefined; until: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+    private readonly ttlMs = 5000,
+    private readonly maxEntries = 1000,
+  ) {}
+
+  async authenticate(secret: string): Promise<Client | undefined> {
+    const hash = hashToken(secret);
+    const t = this.now();
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > t) return hit.client;
+    const client = await this.store.clients.findLiveBySecretHash(hash);
+    const ok = client !== undefined && safeEqual(client.secretHash, hash) ? client : undefined;
+    if (this.cache.size >= this.maxEntries) this.cache.clear();
+    this.cache.set(hash, { client: ok, until: t + this.ttlMs });
+    return ok;
+  }
+
+  invalidate(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,29 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Random secrets and their at-rest form. Every token handed out (sessions, API key `tkn`,
+ * refresh, verification, reset, client secrets) is 256 bits from the CSPRNG; only its SHA-256
+ * is stored, so a database leak yields nothing usable.
+ */
+
+/** 256 random bits, base64url (43 characters), with an optional readable prefix. */
+export function newToken(prefix = ''): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+/** Opaque public id (sessions, clients, key ids): 128 random bits. */
+export function newId(prefix = ''): string {
+  return prefix + randomBytes(16).toString('base64url');
+}
+
+/** SHA-256 hex of a token. Tokens are high-entropy, so a fast unsalted hash is the right tool. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Constant-time equality for secrets and their hashes. */
+export function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}

@@ -1,0 +1,33 @@
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { migrationsDir } from '../../paths.js';
+import * as schema from './schema.js';
+
+export type SqliteDb = BetterSQLite3Database<typeof schema>;
+
+export interface SqliteHandle {
+  db: SqliteDb;
+  raw: Database.Database;
+}
+
+/**
+ * Opens (creating if needed) the SQLite file and applies the committed migrations.
+ * WAL lets readers run beside the writer; NORMAL sync is durable at every checkpoint and
+ * loses at most the last transactions on power loss (not on a process crash).
+ */
+export function openSqlite(file: string, opts: { migrate?: boolean } = {}): SqliteHandle {
+  const raw = new Database(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = NORMAL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  const db = drizzle(raw, { schema });
+  if (opts.migrate !== false) migrate(db, { migrationsFolder: migrationsDir('sqlite') });
+  return { db, raw };
+}
+
+/** True when better-sqlite3 reports a unique-constraint violation. */
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

@@ -1,0 +1,23 @@
+import type { Store } from '../store.js';
+import { sqliteAuditStore } from './audit.js';
+import { sqliteClientStore } from './clients.js';
+import { openSqlite } from './db.js';
+import { sqliteSessionStore } from './sessions.js';
+import { sqliteUserStore } from './users.js';
+
+export function createSqliteStore(file: string): Store {
+  const { db, raw } = openSqlite(file);
+  return {
+    dialect: 'sqlite',
+    clients: sqliteClientStore(db),
+    users: sqliteUserStore(db),
+    sessions: sqliteSessionStore(db),
+    audit: sqliteAuditStore(db),
+    async ping() {
+      raw.prepare('SELECT 1').get();
+    },
+    async close() {
+      if (raw.open) raw.close();
+    },
+  };
+}

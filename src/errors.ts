@@ -1,0 +1,75 @@
+/**
+ * The error catalog: every non-2xx answer carries one of these codes (SPEC §2).
+ * Expected negatives of yes/no actions are values, not errors; these are for calls that failed.
+ */
+export const errorCatalog = {
+  invalid_request: { status: 400, message: 'The request is malformed or has invalid values.' },
+  weak_password: { status: 400, message: 'The password does not meet the password policy.' },
+  unauthenticated: { status: 401, message: 'Missing or invalid client secret.' },
+  invalid_session: { status: 401, message: 'The session is unknown, expired, or does not match this request.' },
+  invalid_credentials: { status: 401, message: 'Wrong email or password.' },
+  invalid_refresh_token: { status: 401, message: 'The refresh token is unknown, spent, expired or not yet valid.' },
+  client_forbidden: { status: 403, message: 'This client may not call this action.' },
+  permission_denied: { status: 403, message: 'The policy denies this action to the acting user.' },
+  user_inactive: { status: 403, message: 'The user is not active.' },
+  not_found: { status: 404, message: 'Not found.' },
+  conflict: { status: 409, message: 'The request conflicts with existing data.' },
+  payload_too_large: { status: 413, message: 'The request body is larger than 64 KiB.' },
+  account_locked: { status: 423, message: 'The account is locked.' },
+  rate_limited: { status: 429, message: 'Too many requests.' },
+  internal_error: { status: 500, message: 'Internal error.' },
+  unavailable: { status: 503, message: 'A dependency is unavailable. Try again later.' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  request_id: string;
+  details?: unknown[];
+  retry_after?: number;
+}
+
+/** A failure the caller should see, with its catalog code. Thrown by core and routes. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown[] | undefined;
+  /** Extra top-level fields for the body (e.g. `retry_after` on 423). */
+  readonly extra: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, opts: { details?: unknown[]; extra?: Record<string, unknown> } = {}) {
+    super(message ?? errorCatalog[code].message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = errorCatalog[code].status;
+    this.details = opts.details;
+    this.extra = opts.extra;
+  }
+}
+
+/** Thrown when a database or another dependency cannot answer; mapped to 503 `unavailable`. */
+export class UnavailableError extends Error {
+  readonly dependency: string;
+  constructor(dependency: string, cause?: unknown) {
+    super(`${dependency} unavailable`, { cause });
+    this.name = 'UnavailableError';
+    this.dependency = dependency;
+  }
+}
+
+const outageCodes = new Set([
+  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_FULL',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003',
+]);
+
+/** True for driver errors that mean "the database cannot answer now" (503), not a bug (500). */
+export function isOutage(err: unknown): boolean {
+  if (err instanceof UnavailableError) return true;
+  const e = err as { code?: unknown; cause?: unknown; message?: unknown } | null;
+  if (e === null || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && outageCodes.has(e.code)) return true;
+  if (typeof e.message === 'string' && /database connection is not open|Connection terminated/.test(e.message)) return true;
+  return e.cause !== undefined && e.cause !== err && isOutage(e.cause);
+}

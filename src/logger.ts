@@ -1,0 +1,30 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+/**
+ * Fields that may carry secrets. Bodies are never logged, so these guard against an object being
+ * logged by mistake; the authorization header is the one secret a request log would otherwise show.
+ */
+export const redactPaths = [
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]',
+  ...['password', 'current_password', 'new_password', 'session_token', 'keep_session_token', 'apikey',
+    'refresh_token', 'reset_token', 'verification_token', 'secret', 'client_secret', 'token']
+    .flatMap((k) => [k, `*.${k}`]),
+];
+
+/** Drops driver details (SQL parameters can hold hashes) and keeps what an operator needs. */
+function errSerializer(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const message = err.message.split('\nparams:')[0]!.slice(0, 500);
+  return { type: err.name, message, code: (err as { code?: unknown }).code, stack: err.stack?.split('\n').slice(1, 8).join('\n') };
+}
+
+export function createLogger(level: LogLevel, stream?: DestinationStream): Logger {
+  return pino({
+    level,
+    base: { service: 'authnzd' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    serializers: { err: errSerializer, error: errSerializer },
+  }, stream);
+}

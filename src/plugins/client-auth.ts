@@ -1,0 +1,48 @@
+import fp from 'fastify-plugin';
+import type { FastifyRequest } from 'fastify';
+import { ClientAuthenticator, clientMayCall } from '../core/clients.js';
+import type { Client } from '../db/types.js';
+import { ApiError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    clientAuth: ClientAuthenticator;
+  }
+  interface FastifyRequest {
+    /** The authenticated calling client (set in the action context only). */
+    client: Client | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Action name of a /v1 route, checked against the client's action list. */
+    action?: string;
+  }
+}
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+/**
+ * Client authentication (SPEC §2) as an onRequest hook for the action context: a missing or
+ * unknown secret is 401 `unauthenticated`, an action outside the client's list 403
+ * `client_forbidden`. Runs before the body is parsed, so unauthenticated callers cost little.
+ */
+export default fp(async (app) => {
+  const auth = new ClientAuthenticator(app.store, () => app.clock.now());
+  app.decorate('clientAuth', auth);
+  app.decorateRequest('client', undefined);
+}, { name: 'client-auth', dependencies: ['database'] });
+
+export async function requireClient(req: FastifyRequest): Promise<void> {
+  const secret = bearer(req);
+  const client = secret === undefined ? undefined : await req.server.clientAuth.authenticate(secret);
+  if (client === undefined) throw new ApiError('unauthenticated');
+  const action = req.routeOptions.config.action;
+  if (action === undefined || !clientMayCall(client, action)) {
+    throw new ApiError('client_forbidden', `This client may not call ${action ?? 'this route'}.`);
+  }
+  req.client = client;
+}

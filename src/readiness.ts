@@ -1,0 +1,31 @@
+/** What /ready reports for one part of the service. */
+export interface PartState {
+  ok: boolean;
+  /** Why the part is not usable (never internal error text with secrets). */
+  error?: string;
+  /** Usable, but something needs attention (e.g. a refused policy edit). */
+  warning?: string;
+}
+
+/** Registry of readiness checks; plugins add theirs at registration. */
+export class Readiness {
+  private checks = new Map<string, () => Promise<PartState> | PartState>();
+
+  add(name: string, check: () => Promise<PartState> | PartState): void {
+    this.checks.set(name, check);
+  }
+
+  async run(): Promise<{ ok: boolean; parts: Record<string, PartState> }> {
+    const parts: Record<string, PartState> = {};
+    let ok = true;
+    for (const [name, check] of this.checks) {
+      try {
+        parts[name] = await check();
+      } catch {
+        parts[name] = { ok: false, error: `${name} check failed` };
+      }
+      if (!parts[name]!.ok) ok = false;
+    }
+    return { ok, parts };
+  }
+}

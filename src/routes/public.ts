@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+
+/** Open endpoints (no client secret): liveness, readiness, metrics and the OpenAPI document. */
+export default async function publicRoutes(app: FastifyInstance): Promise<void> {
+  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/ready', { schema: { hide: true } }, async (_req, reply) => {
+    const { ok, parts } = await app.readiness.run();
+    reply.code(ok ? 200 : 503);
+    const failing = Object.entries(parts).filter(([, p]) => !p.ok).map(([name]) => name);
+    const warnings = Object.fromEntries(Object.entries(parts).filter(([, p]) => p.warning).map(([n, p]) => [n, p.warning]));
+    return {
+      status: ok ? 'ready' : 'unavailable',
+      ...(failing.length ? { failing } : {}),
+      ...warnings,
+      parts,
+    };
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    reply.header('content-type', app.metrics.contentType);
+    return app.metrics.metrics();
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}

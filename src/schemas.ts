@@ -1,0 +1,26 @@
+import { Type, type Static } from 'typebox';
+
+/*
+ * Schemas shared by several action areas. One schema feeds validation, types, serialization
+ * and OpenAPI; area-specific schemas live beside their routes.
+ */
+
+/** Any IPv4 or IPv6 address (validated by the `ip-address` format registered in app.ts). */
+export const IpAddress = Type.String({ format: 'ip-address', maxLength: 64, description: 'IPv4 or IPv6 address of the end user' });
+export const UserAgent = Type.String({ maxLength: 1024, description: 'User agent of the end user' });
+export const UserId = Type.Integer({ minimum: 1, description: 'Numeric user id' });
+export const Token = Type.String({ minLength: 1, maxLength: 512 });
+export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'Email address; normalised (NFKC, trimmed, lower-cased)' });
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+export const Seconds = Type.Integer({ minimum: 1, maximum: 10 * 365 * 86400, description: 'Duration in seconds' });
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 UTC' });
+export const Extra = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON object' });
+
+export const ErrorBody = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  request_id: Type.String(),
+  details: Type.Optional(Type.Array(Type.Unknown())),
+  retry_after: Type.Optional(Type.Integer()),
+}, { description: 'Every non-2xx answer (SPEC §2)' });
+export type ErrorBodyT = Static<typeof ErrorBody>;

@@ -1,0 +1,41 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+/**
+ * The process: read the configuration, build the app, listen, and on SIGTERM/SIGINT stop
+ * accepting, let in-flight requests finish, flush buffered writes (onClose hooks), close the
+ * database and exit 0.
+ */
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`authnzd: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let app;
+  try {
+    app = await buildApp(config);
+    await app.ready();
+  } catch (err) {
+    process.stderr.write(`authnzd: cannot start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+    process.exit(1);
+  }
+  if (config.unknownSettings.length) {
+    app.log.warn({ settings: config.unknownSettings }, 'ignoring unknown AUTHNZD_* settings');
+  }
+  closeWithGrace({ delay: 10_000, logger: { error: (m: unknown) => app.log.error(m) } }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+  await app.listen({ host: config.host, port: config.port });
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\.ts$/, '.ts').split('/').pop()!);
+if (isMain) await serve();

@@ -1,0 +1,146 @@
+import t from 'tap';
+import { createClient } from '../../src/core/clients.js';
+import { createSqliteStore } from '../../src/db/sqlite/index.js';
+import { ADMIN_SECRET, buildTestApp, json, show } from '../helper.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+t.test('open endpoints', async (t) => {
+  const { app } = await buildTestApp(t);
+  const health = await app.inject({ method: 'GET', url: '/health' });
+  t.equal(health.statusCode, 200);
+  t.same(health.json(), { status: 'ok' });
+
+  const ready = await app.inject({ method: 'GET', url: '/ready' });
+  t.equal(ready.statusCode, 200, show(ready));
+  t.equal(ready.json().status, 'ready');
+  t.equal(ready.json().parts.database.ok, true);
+
+  const openapi = await app.inject({ method: 'GET', url: '/openapi.json' });
+  t.equal(openapi.statusCode, 200);
+  const doc = openapi.json();
+  t.match(doc.openapi, /^3\./);
+  t.ok(doc.paths['/v1/audit_query']?.post, 'actions are documented');
+  t.notOk(doc.paths['/health'], 'open endpoints are not actions');
+
+  await app.inject({ method: 'POST', url: '/v1/audit_query', headers: { authorization: `Bearer ${ADMIN_SECRET}` }, payload: {} });
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+  t.equal(metrics.statusCode, 200);
+  t.match(metrics.headers['content-type'], /text\/plain/);
+  t.match(metrics.body, /authnzd_requests_total\{action="audit_query",status="200"\} 1/);
+  t.match(metrics.body, /authnzd_request_duration_seconds_bucket\{le="0\.005",action="audit_query",status="200"\}/);
+});
+
+t.test('client authentication', async (t) => {
+  const h = await buildTestApp(t);
+  const none = await h.call('audit_query', {}, { secret: null });
+  t.equal(none.statusCode, 401, show(none));
+  t.equal(json(none).code, 'unauthenticated');
+  t.type(json(none).request_id, 'string');
+
+  const bad = await h.call('audit_query', {}, { secret: ADMIN_SECRET + 'x' });
+  t.equal(bad.statusCode, 401);
+  t.equal(json(bad).code, 'unauthenticated');
+
+  const basic = await h.call('audit_query', {}, { headers: { authorization: `Basic ${ADMIN_SECRET}` } });
+  t.equal(basic.statusCode, 401, 'only Bearer is accepted');
+
+  const { secret } = await createClient(h.app.store, { name: 'frontend', actions: ['session_new'], now: h.clock.now() });
+  const forbidden = await h.call('audit_query', {}, { secret });
+  t.equal(forbidden.statusCode, 403, show(forbidden));
+  t.equal(json(forbidden).code, 'client_forbidden');
+
+  const revoked = await h.app.store.clients.revokeByName('frontend', h.clock.now());
+  t.ok(revoked);
+  h.app.clientAuth.invalidate();
+  const after = await h.call('audit_query', {}, { secret });
+  t.equal(after.statusCode, 401, 'a revoked client is unauthenticated');
+
+  const ok = await h.call('audit_query', {});
+  t.equal(ok.statusCode, 200, show(ok));
+  t.ok(json<{ events: { event: string }[] }>(ok).events.some((e) => e.event === 'client_create'), 'client creation is audited');
+});
+
+t.test('request validation and error bodies', async (t) => {
+  const h = await buildTestApp(t);
+  const cases: [string, string | object, number, string][] = [
+    ['malformed JSON', '{"limit": ', 400, 'invalid_request'],
+    ['unknown field', { limit: 5, bogus: true }, 400, 'invalid_request'],
+    ['wrong type (no coercion)', { limit: '5' }, 400, 'invalid_request'],
+    ['array body', [1, 2], 400, 'invalid_request'],
+    ['out of range', { limit: 0 }, 400, 'invalid_request'],
+  ];
+  for (const [name, body, status, code] of cases) {
+    const res = await h.call('audit_query', body);
+    t.equal(res.statusCode, status, `${name}: ${show(res)}`);
+    t.equal(json(res).code, code, name);
+    t.type(json(res).message, 'string');
+    t.type(json(res).request_id, 'string');
+    t.ok(Array.isArray(json(res).details), `${name} has details`);
+  }
+  const unknown = await h.call('audit_query', { bogus: 1 });
+  t.match(json(unknown).details, [{ field: 'bogus' }], 'the unknown field is named');
+
+  const big = await h.call('audit_query', JSON.stringify({ subject: 'x'.repeat(70 * 1024) }));
+  t.equal(big.statusCode, 413, show(big).slice(0, 200));
+  t.equal(json(big).code, 'payload_too_large');
+
+  const textBody = await h.app.inject({ method: 'POST', url: '/v1/audit_query', headers: { authorization: `Bearer ${ADMIN_SECRET}`, 'content-type': 'text/plain' }, payload: 'hi' });
+  t.equal(textBody.statusCode, 400, show(textBody));
+  t.equal(json(textBody).code, 'invalid_request');
+
+  const missing = await h.app.inject({ method: 'POST', url: '/v1/no_such_action', headers: { authorization: `Bearer ${ADMIN_SECRET}`, 'content-type': 'application/json' }, payload: '{}' });
+  t.equal(missing.statusCode, 404);
+  t.equal(json(missing).code, 'not_found');
+});
+
+t.test('x-request-id is echoed or generated', async (t) => {
+  const h = await buildTestApp(t);
+  const given = await h.call('audit_query', {}, { headers: { 'x-request-id': 'req-abc-123' } });
+  t.equal(given.headers['x-request-id'], 'req-abc-123');
+  const err = await h.call('audit_query', { bogus: 1 }, { headers: { 'x-request-id': 'req-err-1' } });
+  t.equal(err.headers['x-request-id'], 'req-err-1');
+  t.equal(json(err).request_id, 'req-err-1');
+  const generated = await h.call('audit_query', {});
+  t.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+  const hostile = await h.call('audit_query', {}, { headers: { 'x-request-id': 'bad id\twith "quotes"' } });
+  t.match(hostile.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'unsafe ids are replaced');
+  const line = h.logs.find((l) => l.msg === 'request' && l.request_id === 'req-abc-123');
+  t.ok(line, 'the request line carries the request id');
+  t.match(line, { action: 'audit_query', status: 200, client: 'admin' });
+  t.type(line?.duration_ms, 'number');
+});
+
+t.test('500 answers never carry internal text; outages answer 503', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-test-'));
+  const store = createSqliteStore(path.join(dir, 'authnzd.sqlite'));
+  let failNext = true;
+  const broken = {
+    ...store,
+    audit: {
+      ...store.audit,
+      query: async (f: Parameters<typeof store.audit.query>[0]) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error('secret internal detail /var/db');
+        }
+        return store.audit.query(f);
+      },
+    },
+  };
+  const h = await buildTestApp(t, { store: broken, dataDir: dir });
+  const res = await h.call('audit_query', {});
+  t.equal(res.statusCode, 500);
+  t.equal(json(res).code, 'internal_error');
+  t.notMatch(res.body, /secret internal detail|\/var\/db/);
+  t.match(h.rawLogs(), /secret internal detail/, 'the operator still sees it in the log');
+
+  await store.close();
+  const down = await h.call('audit_query', {});
+  t.equal(down.statusCode, 503, show(down));
+  t.equal(json(down).code, 'unavailable');
+  const ready = await h.app.inject({ method: 'GET', url: '/ready' });
+  t.equal(ready.statusCode, 503);
+  t.same(ready.json().failing, ['database']);
+});
