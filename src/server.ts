@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -37,5 +39,6 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   await app.listen({ host: config.host, port: config.port });
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\.ts$/, '.ts').split('/').pop()!);
-if (isMain) await serve();
+// Run when executed directly (node dist/src/server.js, tsx src/server.ts), not when imported.
+const entry = process.argv[1] ? path.resolve(process.argv[1]) : '';
+if (entry === fileURLToPath(import.meta.url)) await serve();

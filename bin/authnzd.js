@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The authnzd CLI. Runs the compiled build when present, otherwise the TypeScript sources via tsx.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const built = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+let mod;
+if (existsSync(built)) {
+  mod = await import(built);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  mod = await import('../src/cli/main.ts');
+}
+const code = await mod.run(process.argv.slice(2), mod.processIo);
+if (code >= 0) process.exitCode = code;

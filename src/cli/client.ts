@@ -1,0 +1,53 @@
+import { createClient } from '../core/clients.js';
+import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
+
+const usage = 'usage: authnzd client add NAME --actions a,b|* | client list | client revoke NAME';
+
+/** `client add|list|revoke`: the callers of the service and the actions each may call. */
+const client: Command = async (args, io) => {
+  const [sub, ...rest] = args;
+  const { positional, options } = parseArgs(rest, ['actions']);
+  if (sub === 'add') {
+    const name = positional[0];
+    if (!name || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new UsageError(`client add needs a NAME of letters, digits, . _ - (${usage})`);
+    const actions = (options.actions ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+    if (actions.length === 0) throw new UsageError('client add needs --actions a,b or --actions "*"');
+    const bad = actions.find((a) => a !== '*' && !/^[a-z_]+$/.test(a));
+    if (bad) throw new UsageError(`"${bad}" is not an action name`);
+    return withStore(io, async (store) => {
+      const existing = (await store.clients.list()).find((c) => c.name === name && c.revokedAt === null);
+      if (existing) {
+        io.err(`authnzd: a live client named ${name} already exists`);
+        return 1;
+      }
+      const { secret } = await createClient(store, { name, actions, now: now() });
+      io.out(`client ${name} created with actions ${actions.join(',')}; its secret is shown once, below:`);
+      io.out(secret);
+      return 0;
+    });
+  }
+  if (sub === 'list') {
+    return withStore(io, async (store) => {
+      for (const c of await store.clients.list()) {
+        const state = c.revokedAt === null ? 'live' : `revoked ${new Date(c.revokedAt).toISOString()}`;
+        io.out(`${c.name}\t${c.actions.join(',')}\t${new Date(c.createdAt).toISOString()}\t${state}`);
+      }
+      return 0;
+    });
+  }
+  if (sub === 'revoke') {
+    const name = positional[0];
+    if (!name) throw new UsageError(usage);
+    return withStore(io, async (store) => {
+      const done = await store.clients.revokeByName(name, now(), { event: 'client_revoke', outcome: 'success', subject: name });
+      if (!done) {
+        io.err(`authnzd: no live client named ${name}`);
+        return 1;
+      }
+      io.out(`client ${name} revoked (running instances stop accepting it within 5 seconds)`);
+      return 0;
+    });
+  }
+  throw new UsageError(usage);
+};
+export default client;

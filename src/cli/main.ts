@@ -1,0 +1,78 @@
+import { serve } from '../server.js';
+import { ensureDataDir, seedDatabase } from '../core/bootstrap.js';
+import { openStore } from '../db/open.js';
+import client from './client.js';
+import { ConfigError, configFrom, now, UsageError, withStore, type CliIo, type Command } from './io.js';
+
+const help = `authnzd — auth decisions over HTTP
+
+usage: authnzd <command> [arguments]
+
+  serve                              start the service (same as npm start)
+  init                               create the data dir, database, superuser and admin client, then exit
+  migrate                            apply the committed database migrations, then exit
+  client add NAME --actions a,b|*    add a client; prints its secret alone on the last line
+  client list                        list clients and their actions
+  client revoke NAME                 revoke a client
+
+Settings come from the same AUTHNZD_* environment variables as the service.`;
+
+/** Every command, by name. Each module owns one noun. */
+const commands: Record<string, Command> = {
+  serve: async (_args, io) => {
+    await serve(io.env);
+    return -1; // keeps running; the process exits on a signal
+  },
+  init: async (_args, io) => {
+    const config = configFrom(io);
+    ensureDataDir(config.dataDir);
+    const store = await openStore(config);
+    try {
+      const { wrote } = await seedDatabase(store, config, now());
+      io.out(`initialised ${config.dataDir}`);
+      for (const file of wrote) io.out(`generated secret written to ${file}`);
+    } finally {
+      await store.close();
+    }
+    return 0;
+  },
+  migrate: async (_args, io) => withStore(io, async (_store, config) => {
+    io.out(`database migrated (${config.databaseUrl ? 'postgres' : 'sqlite'})`);
+    return 0;
+  }),
+  client,
+};
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(help);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.err(`authnzd: unknown command "${name}" (try authnzd help)`);
+    return 2;
+  }
+  try {
+    return await command(args, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`authnzd: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`authnzd: invalid configuration: ${err.message}`);
+      return 2;
+    }
+    io.err(`authnzd: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    return 1;
+  }
+}
+
+export const processIo: CliIo = {
+  env: process.env,
+  cwd: process.cwd(),
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+};
