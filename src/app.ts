@@ -15,6 +15,7 @@ import { createLogger } from './logger.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
 import database from './plugins/database.js';
 import metrics from './plugins/metrics.js';
+import rateLimit from './plugins/rate-limit.js';
 import { Readiness } from './readiness.js';
 import auditActions from './routes/actions/audit.js';
 import publicRoutes from './routes/public.js';
@@ -107,6 +108,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     },
   });
   await app.register(metrics);
+  await app.register(rateLimit);
   await app.register(database, { store: opts.store });
   await app.register(clientAuth);
 

@@ -1,0 +1,91 @@
+import type { LimitResult, Limiter } from './limiter.js';
+import { slotExpiry, slotMs } from './window.js';
+
+interface Entry {
+  /** Slot start times, oldest first, and the hits in each. */
+  starts: number[];
+  counts: number[];
+  total: number;
+  /** When the newest slot expires: after that the whole entry is garbage. */
+  expiresAt: number;
+}
+
+export interface MemoryLimiterOptions {
+  /** Most keys held; beyond it the oldest-created keys are dropped (bounded memory). */
+  maxKeys?: number;
+  /** How often (in the callers' clock) expired keys are swept. */
+  sweepEveryMs?: number;
+}
+
+/**
+ * Sliding-window limiter for one instance. Keys are forgotten once their window has passed
+ * (authnzerver's counters never forgot a key); time is the caller's `now`, so tests move a clock.
+ */
+export class MemoryLimiter implements Limiter {
+  private entries = new Map<string, Entry>();
+  private lastSweep = -Infinity;
+  private readonly maxKeys: number;
+  private readonly sweepEveryMs: number;
+
+  constructor(opts: MemoryLimiterOptions = {}) {
+    this.maxKeys = opts.maxKeys ?? 1_000_000;
+    this.sweepEveryMs = opts.sweepEveryMs ?? 60_000;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async hit(key: string, max: number, windowMs: number, now: number): Promise<LimitResult> {
+    return this.hitSync(key, max, windowMs, now);
+  }
+
+  hitSync(key: string, max: number, windowMs: number, now: number): LimitResult {
+    if (max < 1) return { allowed: false, limit: 0, remaining: 0, resetMs: windowMs };
+    if (now - this.lastSweep >= this.sweepEveryMs) this.sweep(now);
+    const slot = slotMs(max, windowMs);
+    let e = this.entries.get(key);
+    if (e === undefined) {
+      if (this.entries.size >= this.maxKeys) this.evictOldest();
+      e = { starts: [], counts: [], total: 0, expiresAt: 0 };
+      this.entries.set(key, e);
+    }
+    let drop = 0;
+    while (drop < e.starts.length && slotExpiry(e.starts[drop]!, slot, windowMs) <= now) {
+      e.total -= e.counts[drop]!;
+      drop++;
+    }
+    if (drop > 0) {
+      e.starts.splice(0, drop);
+      e.counts.splice(0, drop);
+    }
+    if (e.total >= max) {
+      return { allowed: false, limit: max, remaining: 0, resetMs: slotExpiry(e.starts[0]!, slot, windowMs) - now };
+    }
+    const start = now - (now % slot);
+    const last = e.starts.length - 1;
+    if (last >= 0 && e.starts[last] === start) e.counts[last]!++;
+    else {
+      e.starts.push(start);
+      e.counts.push(1);
+    }
+    e.total++;
+    e.expiresAt = slotExpiry(start, slot, windowMs);
+    return { allowed: true, limit: max, remaining: max - e.total, resetMs: slotExpiry(e.starts[0]!, slot, windowMs) - now };
+  }
+
+  async reset(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  /** Drops every key whose window has fully passed. */
+  sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [key, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(key);
+  }
+
+  private evictOldest(): void {
+    const oldest = this.entries.keys().next();
+    if (!oldest.done) this.entries.delete(oldest.value);
+  }
+}
