@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import { resolvePiiSalt } from './core/bootstrap.js';
+import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
 import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
 import { ApiError, UnavailableError, errorCatalog, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
@@ -15,9 +15,11 @@ import { createLogger } from './logger.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
 import database from './plugins/database.js';
 import metrics from './plugins/metrics.js';
+import policy from './plugins/policy.js';
 import rateLimit from './plugins/rate-limit.js';
 import { Readiness } from './readiness.js';
 import auditActions from './routes/actions/audit.js';
+import policyActions from './routes/actions/policy.js';
 import publicRoutes from './routes/public.js';
 
 declare module 'fastify' {
@@ -55,6 +57,7 @@ const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('config', opts.config);
   app.decorate('clock', opts.clock);
   app.decorate('readiness', new Readiness());
+  ensureDataDir(opts.config.dataDir);
   app.decorate('pii', piiHasher(resolvePiiSalt(opts.config)));
 }, { name: 'base' });
 
@@ -65,8 +68,8 @@ const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
 export async function buildApp(config: Config, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, opts.logStream),
-    disableRequestLogging: true,
-    requestIdLogLabel: 'request_id',
+    // One line per request is written by our onResponse hook, not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
@@ -110,12 +113,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
   await app.register(metrics);
   await app.register(rateLimit);
   await app.register(database, { store: opts.store });
+  await app.register(policy);
   await app.register(clientAuth);
 
   await app.register(publicRoutes);
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireClient);
     await v1.register(auditActions);
+    await v1.register(policyActions);
   }, { prefix: '/v1' });
   return app;
 }

@@ -1,0 +1,51 @@
+import fp from 'fastify-plugin';
+import { ConfigError } from '../config.js';
+import { describeLoadError, loadPolicyFile, PolicyWatcher, type LoadedPolicy, type ReloadResult } from '../policy/watcher.js';
+
+export interface PolicyService {
+  /** The policy in force. Read it once per decision: a reload swaps the whole object. */
+  current(): LoadedPolicy;
+  /** Why the file on disk was refused (the last good policy stays in force); undefined when fine. */
+  lastError(): string | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    policy: PolicyService;
+  }
+}
+
+/**
+ * permissions.json (SPEC §5): loaded at start (an unusable file stops the start, naming
+ * AUTHNZD_PERMISSIONS), then watched. Every reload attempt is logged and audited
+ * (`policy_reload`); a refused file shows as a `policy` warning in /ready.
+ */
+export default fp(async (app) => {
+  const file = app.config.permissionsPath;
+  let initial: LoadedPolicy;
+  try {
+    initial = loadPolicyFile(file, app.clock.now());
+  } catch (err) {
+    throw new ConfigError('AUTHNZD_PERMISSIONS', `cannot use policy file ${file}: ${describeLoadError(err)}`);
+  }
+  app.log.info({ source: initial.source, sha256: initial.sha256 }, 'policy loaded');
+
+  const onReload = (r: ReloadResult) => {
+    if (r.ok) app.log.info({ source: file, sha256: r.sha256, previous_sha256: r.previousSha256 }, 'policy reloaded');
+    else app.log.error({ source: file, error: r.error }, 'policy file refused; the last good policy stays in force');
+    const details = r.ok ? { sha256: r.sha256, previous_sha256: r.previousSha256 } : { sha256: r.sha256, error: r.error };
+    app.store.audit.append({ event: 'policy_reload', outcome: r.ok ? 'success' : 'failure', subject: file, details }, app.clock.now())
+      .catch((err: unknown) => app.log.error({ err }, 'could not write the policy_reload audit row'));
+  };
+  const watcher = new PolicyWatcher(initial, { file, now: () => app.clock.now(), onReload });
+  watcher.start();
+
+  app.decorate('policy', { current: () => watcher.current(), lastError: () => watcher.lastError() } satisfies PolicyService);
+  app.readiness.add('policy', () => {
+    const error = watcher.lastError();
+    return error ? { ok: true, warning: `policy file refused, last good policy in force: ${error}` } : { ok: true };
+  });
+  app.addHook('onClose', async () => watcher.stop());
+}, { name: 'policy', dependencies: ['database'] });
+
+export type { LoadedPolicy } from '../policy/watcher.js';
