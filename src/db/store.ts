@@ -1,5 +1,7 @@
+import type { ApiKeyStore } from './store/apikeys.js';
 import type { AuditStore } from './store/audit.js';
 import type { ClientStore } from './store/clients.js';
+import type { KeyringStore } from './store/keyring.js';
 import type { SessionStore } from './store/sessions.js';
 import type { UserStore } from './store/users.js';
 
@@ -14,6 +16,8 @@ export interface Store {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly audit: AuditStore;
+  readonly apikeys: ApiKeyStore;
+  readonly keyring: KeyringStore;
   /** Cheap round trip for /ready. Throws when the database cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,7 +1,9 @@
 import type { Store } from '../store.js';
+import { sqliteApiKeyStore } from './apikeys.js';
 import { sqliteAuditStore } from './audit.js';
 import { sqliteClientStore } from './clients.js';
 import { openSqlite } from './db.js';
+import { sqliteKeyringStore } from './keyring.js';
 import { sqliteSessionStore } from './sessions.js';
 import { sqliteUserStore } from './users.js';
 
@@ -13,6 +15,8 @@ export function createSqliteStore(file: string): Store {
     users: sqliteUserStore(db),
     sessions: sqliteSessionStore(db),
     audit: sqliteAuditStore(db),
+    apikeys: sqliteApiKeyStore(db),
+    keyring: sqliteKeyringStore(db),
     async ping() {
       raw.prepare('SELECT 1').get();
     },

@@ -1,0 +1,163 @@
+import { randomBytes, webcrypto } from 'node:crypto';
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import type { KeyringEntry } from '../db/types.js';
+import { seal, unseal } from './seal.js';
+
+/*
+ * The keyring of the API-key envelope: one content-encryption key (JWE `dir` + A256GCM) and one
+ * signing key (JWS) that issue, plus every older key, which keeps verifying. Keys live in the
+ * database (shared by every instance) and are imported once as CryptoKeys: re-importing on each
+ * call costs 35–50 µs per verify (PERFORMANCE-NOTES).
+ */
+
+export type SigningAlg = 'HS256' | 'ES256' | 'EdDSA';
+export const SIGNING_ALGS: readonly SigningAlg[] = ['HS256', 'ES256', 'EdDSA'];
+/** Chosen by measurement (bench/crypto.ts, docs/apikeys.md): the fastest verify; see the docs for why a symmetric signature is safe here. */
+export const DEFAULT_SIGNING_ALG: SigningAlg = 'HS256';
+export const ENCRYPTION_ALG = 'A256GCM';
+
+export interface LoadedKey {
+  kid: string;
+  use: 'enc' | 'sig';
+  alg: string;
+  createdAt: number;
+  retiredAt: number | null;
+  /** enc: the AES key; sig: the private (or HMAC) key. */
+  key: CryptoKey;
+  /** enc: the AES key; sig: the public (or HMAC) key. */
+  verifyKey: CryptoKey;
+}
+
+export type NewKeyringEntry = Omit<KeyringEntry, 'retiredAt'>;
+
+function newKid(use: 'enc' | 'sig', now: number): string {
+  const day = new Date(now).toISOString().slice(0, 10).replaceAll('-', '');
+  return `${use}-${day}-${randomBytes(6).toString('base64url')}`;
+}
+
+function rawSecret(): JWK {
+  return { kty: 'oct', k: randomBytes(32).toString('base64url') };
+}
+
+/** A fresh encryption key and signing key, ready to insert (sealed when a key-encryption key is set). */
+export async function generateKeyringEntries(now: number, kek: string | undefined, sigAlg: SigningAlg = DEFAULT_SIGNING_ALG): Promise<NewKeyringEntry[]> {
+  const sigJwk = sigAlg === 'HS256'
+    ? rawSecret()
+    : await exportJWK((await generateKeyPair(sigAlg, { extractable: true })).privateKey);
+  const out: NewKeyringEntry[] = [];
+  for (const [use, alg, jwk] of [['enc', ENCRYPTION_ALG, rawSecret()], ['sig', sigAlg, sigJwk]] as const) {
+    const kid = newKid(use, now);
+    const json = JSON.stringify(jwk);
+    out.push({ kid, use, alg, material: kek ? seal(json, kek, kid) : json, sealed: kek !== undefined, createdAt: now });
+  }
+  return out;
+}
+
+async function importEntry(e: KeyringEntry, kek: string | undefined): Promise<LoadedKey> {
+  if (e.sealed && kek === undefined) throw new Error(`keyring entry ${e.kid} is sealed: set AUTHNZD_KEY_ENCRYPTION_KEY`);
+  const jwk = JSON.parse(e.sealed ? unseal(e.material, kek!, e.kid) : e.material) as JWK;
+  const base = { kid: e.kid, use: e.use, alg: e.alg, createdAt: e.createdAt, retiredAt: e.retiredAt };
+  if (jwk.kty === 'oct') {
+    const raw = Buffer.from(jwk.k ?? '', 'base64url');
+    const algorithm = e.use === 'enc' ? { name: 'AES-GCM' } : { name: 'HMAC', hash: 'SHA-256' };
+    const usages: webcrypto.KeyUsage[] = e.use === 'enc' ? ['encrypt', 'decrypt'] : ['sign', 'verify'];
+    const key = await webcrypto.subtle.importKey('raw', raw, algorithm, false, usages) as CryptoKey;
+    return { ...base, key, verifyKey: key };
+  }
+  const { d: _private, ...publicJwk } = jwk;
+  return {
+    ...base,
+    key: await importJWK(jwk, e.alg) as CryptoKey,
+    verifyKey: await importJWK(publicJwk, e.alg) as CryptoKey,
+  };
+}
+
+/** Public description of a key (CLI, logs): never the material. */
+export interface KeyInfo {
+  kid: string;
+  use: 'enc' | 'sig';
+  alg: string;
+  createdAt: number;
+  retiredAt: number | null;
+  issuing: boolean;
+}
+
+export interface KeyringOptions {
+  /** Reads every keyring row from the shared database. */
+  source: () => Promise<KeyringEntry[]>;
+  keyEncryptionKey: string | undefined;
+  now: () => number;
+  /** Least time between two reloads caused by unknown key ids (a flood of forged kids cannot hammer the database). */
+  minReloadMs?: number;
+}
+
+/**
+ * The loaded keyring. `reload()` merges keys added by another process (e.g. `keys rotate`); an
+ * unknown `kid` triggers a rate-limited reload, so a key issued by another instance right after
+ * a rotation verifies here at once.
+ */
+export class Keyring {
+  private keys = new Map<string, LoadedKey>();
+  private issuingKids: { enc?: string; sig?: string } = {};
+  private lastReload = -Infinity;
+  private reloading: Promise<void> | undefined;
+
+  constructor(private readonly opts: KeyringOptions) {}
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  async reload(): Promise<void> {
+    this.reloading ??= (async () => {
+      try {
+        this.lastReload = this.opts.now();
+        for (const e of await this.opts.source()) {
+          const known = this.keys.get(e.kid);
+          if (known) known.retiredAt = e.retiredAt;
+          else this.keys.set(e.kid, await importEntry(e, this.opts.keyEncryptionKey));
+        }
+        this.issuingKids = { enc: this.newest('enc')?.kid, sig: this.newest('sig')?.kid };
+      } finally {
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
+  }
+
+  private newest(use: 'enc' | 'sig'): LoadedKey | undefined {
+    let best: LoadedKey | undefined;
+    for (const k of this.keys.values()) {
+      if (k.use !== use) continue;
+      if (!best || (best.retiredAt !== null) > (k.retiredAt !== null) ||
+        ((best.retiredAt !== null) === (k.retiredAt !== null) && (k.createdAt > best.createdAt || (k.createdAt === best.createdAt && k.kid > best.kid)))) {
+        best = k;
+      }
+    }
+    return best;
+  }
+
+  /** The key that issues new API keys. */
+  issuing(use: 'enc' | 'sig'): LoadedKey {
+    const kid = this.issuingKids[use];
+    const key = kid === undefined ? undefined : this.keys.get(kid);
+    if (!key) throw new Error(`keyring has no ${use} key`);
+    return key;
+  }
+
+  /** The key named `kid` for `use`; an unknown kid reloads the keyring (at most once per `minReloadMs`). */
+  async find(kid: string, use: 'enc' | 'sig'): Promise<LoadedKey | undefined> {
+    let key = this.keys.get(kid);
+    if (key === undefined && this.opts.now() - this.lastReload >= (this.opts.minReloadMs ?? 1000)) {
+      await this.reload();
+      key = this.keys.get(kid);
+    }
+    return key?.use === use ? key : undefined;
+  }
+
+  list(): KeyInfo[] {
+    return [...this.keys.values()]
+      .sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? 1 : -1))
+      .map((k) => ({ kid: k.kid, use: k.use, alg: k.alg, createdAt: k.createdAt, retiredAt: k.retiredAt, issuing: this.issuingKids[k.use] === k.kid }));
+  }
+}

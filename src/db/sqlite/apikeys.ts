@@ -1,0 +1,99 @@
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { ApiKeyStore } from '../store/apikeys.js';
+import { insertAudit } from './audit.js';
+import type { SqliteDb } from './db.js';
+import { apiKeys, refreshTokens, users } from './schema.js';
+
+/**
+ * Revokes every live key of a user inside the caller's transaction. Exported for the user
+ * store, whose lock / delete / password changes revoke keys atomically with the change.
+ */
+export function revokeUserApiKeys(tx: SqliteDb, userId: number, now: number, reason: string): number {
+  return tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))).run().changes;
+}
+
+export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
+  // The verify path's only read: the key by primary key with its owner's state.
+  const forVerify = db.select({
+    tokenHash: apiKeys.tokenHash,
+    revokedAt: apiKeys.revokedAt,
+    role: apiKeys.role,
+    userRole: users.role,
+    userActive: users.isActive,
+    userLocked: users.adminLocked,
+  }).from(apiKeys).leftJoin(users, eq(users.id, apiKeys.userId))
+    .where(eq(apiKeys.id, sql.placeholder('id'))).prepare();
+
+  return {
+    async create(key, refresh, audit) {
+      db.transaction((tx) => {
+        tx.insert(apiKeys).values(key).run();
+        if (refresh) tx.insert(refreshTokens).values(refresh).run();
+        insertAudit(tx, audit, key.issuedAt);
+      });
+    },
+    async getForVerify(id) {
+      return forVerify.get({ id });
+    },
+    async getById(id) {
+      return db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+    },
+    async listByUser(userId) {
+      return db.select().from(apiKeys).where(eq(apiKeys.userId, userId)).orderBy(apiKeys.issuedAt).all();
+    },
+    async revoke(id, now, reason, audit) {
+      return db.transaction((tx) => {
+        const { changes } = tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
+          .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).run();
+        if (changes > 0) insertAudit(tx, audit, now);
+        return changes > 0;
+      });
+    },
+    async revokeAllOfUser(userId, now, reason, audit) {
+      return db.transaction((tx) => {
+        const n = revokeUserApiKeys(tx, userId, now, reason);
+        insertAudit(tx, { ...audit, details: { ...audit.details, revoked: n } }, now);
+        return n;
+      });
+    },
+    async recordUsage(updates) {
+      if (updates.length === 0) return;
+      db.transaction((tx) => {
+        for (const u of updates) {
+          tx.update(apiKeys).set({
+            useCount: sql`${apiKeys.useCount} + ${u.count}`,
+            lastUsedAt: sql`max(coalesce(${apiKeys.lastUsedAt}, 0), ${u.lastUsedAt})`,
+          }).where(eq(apiKeys.id, u.id)).run();
+        }
+      });
+    },
+    async getRefreshToken(tokenHash) {
+      return db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).get();
+    },
+    async rotateRefresh(spentHash, oldKeyId, key, refresh, audit) {
+      const now = key.issuedAt;
+      return db.transaction((tx) => {
+        const spent = tx.update(refreshTokens).set({ usedAt: now })
+          .where(and(eq(refreshTokens.tokenHash, spentHash), isNull(refreshTokens.usedAt))).run();
+        if (spent.changes === 0) return 'spent' as const;
+        tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refreshed' })
+          .where(and(eq(apiKeys.id, oldKeyId), isNull(apiKeys.revokedAt))).run();
+        tx.insert(apiKeys).values(key).run();
+        tx.insert(refreshTokens).values(refresh).run();
+        insertAudit(tx, audit, now);
+        return 'ok' as const;
+      });
+    },
+    async revokeFamily(familyId, now, audit) {
+      return db.transaction((tx) => {
+        const { changes } = tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refresh_token_reuse' })
+          .where(and(eq(apiKeys.familyId, familyId), isNull(apiKeys.revokedAt))).run();
+        tx.update(refreshTokens).set({ usedAt: now })
+          .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.usedAt))).run();
+        insertAudit(tx, { ...audit, details: { ...audit.details, revoked: changes } }, now);
+        return changes;
+      });
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { and, desc, eq, isNull } from 'drizzle-orm';
+import type { KeyringStore } from '../store/keyring.js';
+import { insertAudit } from './audit.js';
+import type { SqliteDb } from './db.js';
+import { keyring } from './schema.js';
+
+export function sqliteKeyringStore(db: SqliteDb): KeyringStore {
+  return {
+    async list() {
+      return db.select().from(keyring).orderBy(desc(keyring.createdAt), desc(keyring.kid)).all();
+    },
+    async add(entries, now, opts = {}) {
+      // IMMEDIATE takes the write lock first, so two instances starting on one fresh database
+      // cannot both see an empty keyring and both generate keys.
+      return db.transaction((tx) => {
+        if (opts.onlyIfEmpty && tx.select({ kid: keyring.kid }).from(keyring).limit(1).get()) return false;
+        for (const e of entries) {
+          tx.update(keyring).set({ retiredAt: now })
+            .where(and(eq(keyring.use, e.use), isNull(keyring.retiredAt))).run();
+        }
+        tx.insert(keyring).values(entries.map((e) => ({ ...e, retiredAt: null }))).run();
+        if (opts.audit) insertAudit(tx, opts.audit, now);
+        return true;
+      }, { behavior: 'immediate' });
+    },
+  };
+}

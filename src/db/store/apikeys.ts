@@ -1,0 +1,45 @@
+import type { ApiKey, AuditEvent, RefreshToken } from '../types.js';
+
+export type NewApiKey = Omit<ApiKey, 'revokedAt' | 'revokedReason' | 'lastUsedAt' | 'useCount'>;
+export type NewRefreshToken = Omit<RefreshToken, 'usedAt'>;
+
+/** What verify needs, read in one indexed statement (api_keys by primary key, joined with users). */
+export interface ApiKeyVerifyRow {
+  tokenHash: string;
+  revokedAt: number | null;
+  role: string;
+  /** Null when the owner no longer exists. */
+  userRole: string | null;
+  userActive: boolean | null;
+  userLocked: boolean | null;
+}
+
+export interface UsageUpdate {
+  id: string;
+  count: number;
+  lastUsedAt: number;
+}
+
+export type RotateRefreshResult = 'ok' | 'spent';
+
+export interface ApiKeyStore {
+  /** Inserts the key (and its refresh token, for standalone keys) with the audit row. */
+  create(key: NewApiKey, refresh: NewRefreshToken | undefined, audit: AuditEvent): Promise<void>;
+  getForVerify(id: string): Promise<ApiKeyVerifyRow | undefined>;
+  getById(id: string): Promise<ApiKey | undefined>;
+  listByUser(userId: number): Promise<ApiKey[]>;
+  /** Revokes one live key; false when it was already revoked or does not exist. */
+  revoke(id: string, now: number, reason: string, audit: AuditEvent): Promise<boolean>;
+  /** Revokes every live key of the user; answers how many. */
+  revokeAllOfUser(userId: number, now: number, reason: string, audit: AuditEvent): Promise<number>;
+  /** Adds buffered verify usage in one transaction. */
+  recordUsage(updates: UsageUpdate[]): Promise<void>;
+  getRefreshToken(tokenHash: string): Promise<RefreshToken | undefined>;
+  /**
+   * Spends the refresh token, revokes the key it refreshed and inserts the successor key and
+   * refresh token, atomically. 'spent' when the token was used concurrently (nothing changes).
+   */
+  rotateRefresh(spentHash: string, oldKeyId: string, key: NewApiKey, refresh: NewRefreshToken, audit: AuditEvent): Promise<RotateRefreshResult>;
+  /** Token reuse: revokes every key of the family and spends its tokens; answers the keys revoked. */
+  revokeFamily(familyId: string, now: number, audit: AuditEvent): Promise<number>;
+}
