@@ -1,7 +1,8 @@
 import { and, count, eq, isNull, sql } from 'drizzle-orm';
+import { ConflictError } from '../errors.js';
 import type { ClientStore } from '../store/clients.js';
 import { insertAudit } from './audit.js';
-import type { SqliteDb } from './db.js';
+import { isUniqueViolation, type SqliteDb } from './db.js';
 import { clients } from './schema.js';
 
 export function sqliteClientStore(db: SqliteDb): ClientStore {
@@ -9,11 +10,16 @@ export function sqliteClientStore(db: SqliteDb): ClientStore {
     .where(and(eq(clients.secretHash, sql.placeholder('h')), isNull(clients.revokedAt))).prepare();
   return {
     async create(client, audit) {
-      return db.transaction((tx) => {
-        const row = tx.insert(clients).values({ ...client, revokedAt: null }).returning().get();
-        if (audit) insertAudit(tx, audit, client.createdAt);
-        return row;
-      });
+      try {
+        return db.transaction((tx) => {
+          const row = tx.insert(clients).values({ ...client, revokedAt: null }).returning().get();
+          if (audit) insertAudit(tx, audit, client.createdAt);
+          return row;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new ConflictError(String((err as Error).message).includes('secret_hash') ? 'clients_secret_hash_uq' : 'clients_name_live_uq');
+        throw err;
+      }
     },
     async findLiveBySecretHash(secretHash) {
       return bySecret.get({ h: secretHash });

@@ -1,0 +1,44 @@
+import { and, count, eq, isNull } from 'drizzle-orm';
+import { ConflictError } from '../errors.js';
+import type { ClientStore } from '../store/clients.js';
+import { insertAudit } from './audit.js';
+import { uniqueViolation, type PgDb } from './db.js';
+import { clients } from './schema.js';
+
+export function pgClientStore(db: PgDb): ClientStore {
+  return {
+    async create(client, audit) {
+      try {
+        return await db.transaction(async (tx) => {
+          const [row] = await tx.insert(clients).values({ ...client, revokedAt: null }).returning();
+          if (audit) await insertAudit(tx, audit, client.createdAt);
+          return row!;
+        });
+      } catch (err) {
+        const constraint = uniqueViolation(err);
+        if (constraint) throw new ConflictError(constraint);
+        throw err;
+      }
+    },
+    async findLiveBySecretHash(secretHash) {
+      const [row] = await db.select().from(clients)
+        .where(and(eq(clients.secretHash, secretHash), isNull(clients.revokedAt))).limit(1);
+      return row;
+    },
+    async list() {
+      return db.select().from(clients).orderBy(clients.createdAt);
+    },
+    async countLive() {
+      const [row] = await db.select({ n: count() }).from(clients).where(isNull(clients.revokedAt));
+      return row?.n ?? 0;
+    },
+    async revokeByName(name, now, audit) {
+      return db.transaction(async (tx) => {
+        const rows = await tx.update(clients).set({ revokedAt: now })
+          .where(and(eq(clients.name, name), isNull(clients.revokedAt))).returning({ id: clients.id });
+        if (rows.length > 0 && audit) await insertAudit(tx, audit, now);
+        return rows.length > 0;
+      });
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import pg from 'pg';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { migrationsDir } from '../../paths.js';
+import * as schema from './schema.js';
+
+export type PgDb = NodePgDatabase<typeof schema>;
+/** The database or an open transaction: every helper that writes accepts either. */
+export type PgTx = Parameters<Parameters<PgDb['transaction']>[0]>[0];
+export type PgExec = PgDb | PgTx;
+
+export interface PgHandle {
+  db: PgDb;
+  pool: pg.Pool;
+}
+
+/**
+ * Advisory lock key held while migrating, so instances that start together apply the
+ * migrations one after the other instead of racing on CREATE TABLE ("authnzd" in ASCII).
+ */
+const MIGRATE_LOCK = 0x617574686e7a64n;
+
+/** Applies the committed migrations (drizzle/postgres) under a session-level advisory lock. */
+export async function migratePostgres(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK.toString()]);
+    try {
+      await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsDir('postgres') });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATE_LOCK.toString()]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Connects a pool to `url` and (unless told not to) applies the committed migrations. */
+export async function openPostgres(url: string, opts: { migrate?: boolean; max?: number } = {}): Promise<PgHandle> {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 5000 });
+  // An idle client that loses its server emits 'error' on the pool; without a listener the
+  // process would crash. The next query reports the failure instead (ping → /ready).
+  pool.on('error', () => {});
+  try {
+    if (opts.migrate !== false) await migratePostgres(pool);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  return { db: drizzle(pool, { schema }), pool };
+}
+
+/** The constraint name when `err` (or its cause: drizzle wraps driver errors) is a unique violation (23505). */
+export function uniqueViolation(err: unknown): string | undefined {
+  for (let e = err; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
+    const { code, constraint } = e as { code?: unknown; constraint?: unknown };
+    if (code === '23505') return typeof constraint === 'string' ? constraint : 'unknown';
+  }
+  return undefined;
+}
