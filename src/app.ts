@@ -39,6 +39,8 @@ export interface AppOptions {
   logStream?: DestinationStream;
   /** An already opened store (tests of several apps on one database). */
   store?: Store;
+  /** Namespace of the rate-limit keys in Redis (tests of several apps on one Redis). */
+  rateLimitKeyPrefix?: string;
 }
 
 export const BODY_LIMIT = 64 * 1024;
@@ -111,7 +113,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     },
   });
   await app.register(metrics);
-  await app.register(rateLimit);
+  await app.register(rateLimit, { keyPrefix: opts.rateLimitKeyPrefix });
   await app.register(database, { store: opts.store });
   await app.register(policy);
   await app.register(clientAuth);

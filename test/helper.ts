@@ -64,7 +64,7 @@ export async function buildTestApp(
       cb();
     },
   });
-  const app = await buildApp(config, { clock, logStream, store: opts.store });
+  const app = await buildApp(config, { clock, logStream, store: opts.store, rateLimitKeyPrefix: opts.rateLimitKeyPrefix });
   await app.ready();
   let closed = false;
   const close = async () => {

@@ -1,6 +1,10 @@
 import fp from 'fastify-plugin';
+import { Redis } from 'ioredis';
+import { Gauge } from 'prom-client';
+import { FallbackLimiter } from '../ratelimit/fallback.js';
 import type { Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { RedisLimiter } from '../ratelimit/redis.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,10 +13,71 @@ declare module 'fastify' {
   }
 }
 
+export interface RateLimitPluginOptions {
+  /** Namespace of the Redis keys (tests use one per run). */
+  keyPrefix?: string;
+}
+
+/** How long start-up waits for Redis before starting on the in-memory fallback. */
+const CONNECT_WAIT_MS = 2000;
+
 /**
- * Rate-limit counters (SPEC §6). Without AUTHNZD_REDIS_URL they live in this instance's memory.
- * Limits themselves are applied in the /v1 context (see src/ratelimit/hooks.ts).
+ * Rate-limit counters (SPEC §6). Without AUTHNZD_REDIS_URL they live in this instance's memory;
+ * with it, in Redis, shared by every instance, falling back to memory while Redis is unreachable
+ * (logged, a warning in /ready, `authnzd_ratelimit_redis_fallback 1` in /metrics).
+ * The limits themselves are applied in the /v1 context (src/ratelimit/hooks.ts).
  */
-export default fp(async (app) => {
-  app.decorate('limiter', new MemoryLimiter());
-}, { name: 'rate-limit', dependencies: ['base'] });
+export default fp<RateLimitPluginOptions>(async (app, opts) => {
+  const memory = new MemoryLimiter();
+  const { redisUrl } = app.config;
+  if (redisUrl === undefined) {
+    app.decorate('limiter', memory);
+    app.readiness.add('rate_limits', () => ({ ok: true }));
+    return;
+  }
+  const redis = new Redis(redisUrl, {
+    // Fail fast while disconnected (the fallback answers) instead of queueing requests.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: CONNECT_WAIT_MS,
+    commandTimeout: 500,
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+  });
+  const limiter = new FallbackLimiter(redis, new RedisLimiter(redis, opts.keyPrefix ?? 'authnzd:rl:'), memory, app.log);
+  await connected(redis);
+  if (limiter.degraded) {
+    app.log.warn({}, 'rate limits: Redis unreachable at start, counting in memory per instance');
+  }
+  app.decorate('limiter', limiter);
+  app.readiness.add('rate_limits', () => limiter.degraded
+    ? { ok: true, warning: 'Redis unreachable: rate limits are counted per instance (in-memory fallback)' }
+    : { ok: true });
+  new Gauge({
+    name: 'authnzd_ratelimit_redis_fallback',
+    help: '1 while rate limits are counted in memory because Redis is unreachable',
+    registers: [app.metrics],
+    collect() {
+      this.set(limiter.degraded ? 1 : 0);
+    },
+  });
+  app.addHook('onClose', async () => {
+    limiter.stop();
+    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+    else redis.disconnect();
+  });
+}, { name: 'rate-limit', dependencies: ['base', 'metrics'] });
+
+/** Resolves when Redis is ready, refuses, or after CONNECT_WAIT_MS, whichever comes first. */
+function connected(redis: Redis): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      redis.off('error', done);
+      resolve();
+    };
+    const timer = setTimeout(done, CONNECT_WAIT_MS);
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
+}

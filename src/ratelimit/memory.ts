@@ -37,15 +37,20 @@ export class MemoryLimiter implements Limiter {
   }
 
   async hit(key: string, max: number, windowMs: number, now: number): Promise<LimitResult> {
-    return this.hitSync(key, max, windowMs, now);
+    return this.count(key, max, windowMs, now, true);
   }
 
-  hitSync(key: string, max: number, windowMs: number, now: number): LimitResult {
+  async peek(key: string, max: number, windowMs: number, now: number): Promise<LimitResult> {
+    return this.count(key, max, windowMs, now, false);
+  }
+
+  count(key: string, max: number, windowMs: number, now: number, add: boolean): LimitResult {
     if (max < 1) return { allowed: false, limit: 0, remaining: 0, resetMs: windowMs };
     if (now - this.lastSweep >= this.sweepEveryMs) this.sweep(now);
     const slot = slotMs(max, windowMs);
     let e = this.entries.get(key);
     if (e === undefined) {
+      if (!add) return { allowed: true, limit: max, remaining: max, resetMs: 0 };
       if (this.entries.size >= this.maxKeys) this.evictOldest();
       e = { starts: [], counts: [], total: 0, expiresAt: 0 };
       this.entries.set(key, e);
@@ -61,6 +66,10 @@ export class MemoryLimiter implements Limiter {
     }
     if (e.total >= max) {
       return { allowed: false, limit: max, remaining: 0, resetMs: slotExpiry(e.starts[0]!, slot, windowMs) - now };
+    }
+    if (!add) {
+      const resetMs = e.starts.length ? slotExpiry(e.starts[0]!, slot, windowMs) - now : 0;
+      return { allowed: true, limit: max, remaining: max - e.total, resetMs };
     }
     const start = now - (now % slot);
     const last = e.starts.length - 1;
