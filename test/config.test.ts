@@ -1,0 +1,66 @@
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+t.test('defaults match SPEC §1', async (t) => {
+  const c = loadConfig({}, '/srv/app');
+  t.equal(c.host, '127.0.0.1');
+  t.equal(c.port, 13431);
+  t.equal(c.dataDir, '/srv/app/data');
+  t.equal(c.permissionsPath, '/srv/app/permissions.json');
+  t.equal(c.databaseUrl, undefined);
+  t.equal(c.logLevel, 'info');
+  t.equal(c.rateLimits, undefined);
+  t.equal(c.loginMaxFailures, 10);
+  t.equal(c.loginLockSeconds, 3600);
+});
+
+t.test('every bad setting is named in one line', async (t) => {
+  const bad: [Record<string, string>, string][] = [
+    [{ AUTHNZD_PORT: 'http' }, 'AUTHNZD_PORT'],
+    [{ AUTHNZD_PORT: '70000' }, 'AUTHNZD_PORT'],
+    [{ AUTHNZD_LOG_LEVEL: 'loud' }, 'AUTHNZD_LOG_LEVEL'],
+    [{ AUTHNZD_DATABASE_URL: 'mysql://x' }, 'AUTHNZD_DATABASE_URL'],
+    [{ AUTHNZD_DATABASE_URL: 'not a url' }, 'AUTHNZD_DATABASE_URL'],
+    [{ AUTHNZD_REDIS_URL: 'http://x' }, 'AUTHNZD_REDIS_URL'],
+    [{ AUTHNZD_TLS_CERT: '/nonexistent.pem' }, 'AUTHNZD_TLS_KEY'],
+    [{ AUTHNZD_TLS_CERT: '/nonexistent.pem', AUTHNZD_TLS_KEY: '/nonexistent.key' }, 'AUTHNZD_TLS_CERT'],
+    [{ AUTHNZD_RATE_LIMITS: '{bad json' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 0, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 10}}' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'short' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
+    [{ AUTHNZD_ADMIN_EMAIL: 'nobody' }, 'AUTHNZD_ADMIN_EMAIL'],
+    [{ AUTHNZD_ADMIN_PASSWORD: 'short' }, 'AUTHNZD_ADMIN_PASSWORD'],
+    [{ AUTHNZD_KEY_ENCRYPTION_KEY: 'too-short' }, 'AUTHNZD_KEY_ENCRYPTION_KEY'],
+    [{ AUTHNZD_LOGIN_MAX_FAILURES: '-1' }, 'AUTHNZD_LOGIN_MAX_FAILURES'],
+  ];
+  for (const [env, name] of bad) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError' }, JSON.stringify(env));
+    try {
+      loadConfig(env);
+    } catch (err) {
+      t.ok(err instanceof ConfigError);
+      t.match((err as Error).message, new RegExp(`^${name}: `), `${JSON.stringify(env)} names ${name}`);
+      t.notMatch((err as Error).message, /\n/, 'one line');
+    }
+  }
+});
+
+t.test('secrets are never echoed in configuration errors', async (t) => {
+  try {
+    loadConfig({ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'hunter2' });
+    t.fail('should throw');
+  } catch (err) {
+    t.notMatch((err as Error).message, /hunter2/);
+  }
+});
+
+t.test('rate limit overrides are parsed, and "off" is accepted', async (t) => {
+  t.same(loadConfig({ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 100000, "window": 60}}' }).rateLimits,
+    { verify_apikey: { max: 100000, window: 60 } });
+  t.equal(loadConfig({ AUTHNZD_RATE_LIMITS: 'off' }).rateLimits, 'off');
+});
+
+t.test('unknown AUTHNZD_ settings are reported, test settings are not', async (t) => {
+  const c = loadConfig({ AUTHNZD_PROT: '1', AUTHNZD_TEST_PG_URL: 'postgres://x', HOME: '/root' });
+  t.same(c.unknownSettings, ['AUTHNZD_PROT']);
+});

@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { runCommand } from './util.js';
+
+const cli = (args: string[], env: Record<string, string>) => runCommand(['bin/authnzd.js', ...args], env);
+
+t.test('client add | list | revoke', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: dataDir };
+
+  const init = await cli(['init'], env);
+  t.equal(init.code, 0, init.stderr);
+  t.match(init.stdout, /admin-client\.secret/);
+
+  const add = await cli(['client', 'add', 'web', '--actions', 'session_new,verify_apikey'], env);
+  t.equal(add.code, 0, add.stderr);
+  const lines = add.stdout.trim().split('\n');
+  t.match(lines.at(-1), /^azc_[A-Za-z0-9_-]{43}$/, 'the secret is alone on the last line');
+
+  const star = await cli(['client', 'add', 'ops', '--actions', '*'], env);
+  t.equal(star.code, 0, star.stderr);
+
+  const dup = await cli(['client', 'add', 'web', '--actions', 'session_new'], env);
+  t.equal(dup.code, 1, 'a second live client with the same name is refused');
+
+  const list = await cli(['client', 'list'], env);
+  t.equal(list.code, 0);
+  t.match(list.stdout, /^admin\t\*\t.*\tlive$/m);
+  t.match(list.stdout, /^web\tsession_new,verify_apikey\t.*\tlive$/m);
+  t.notMatch(list.stdout, /azc_/, 'secrets are never listed');
+
+  const revoke = await cli(['client', 'revoke', 'web'], env);
+  t.equal(revoke.code, 0, revoke.stderr);
+  t.match((await cli(['client', 'list'], env)).stdout, /^web\t.*\trevoked /m);
+  t.equal((await cli(['client', 'revoke', 'web'], env)).code, 1, 'revoking twice says there is no live client');
+
+  t.equal((await cli(['migrate'], env)).code, 0);
+});
+
+t.test('usage errors exit 2 with one line', async (t) => {
+  const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
+  for (const args of [['client', 'add'], ['client', 'add', 'x'], ['client', 'add', 'x', '--actions', 'Bad-Action'], ['client', 'frob'], ['nosuch'], ['client', 'add', 'x', '--colour', 'red']]) {
+    const r = await cli(args, env);
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, /^authnzd: .+\n$/);
+  }
+  const bad = await cli(['client', 'list'], { ...env, AUTHNZD_LOG_LEVEL: 'chatty' });
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /AUTHNZD_LOG_LEVEL/);
+});
