@@ -15,10 +15,14 @@ import { createLogger } from './logger.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
 import database from './plugins/database.js';
 import metrics from './plugins/metrics.js';
+import sessions from './plugins/sessions.js';
 import policy from './plugins/policy.js';
 import rateLimit from './plugins/rate-limit.js';
 import { Readiness } from './readiness.js';
 import auditActions from './routes/actions/audit.js';
+import loginActions from './routes/actions/login.js';
+import sessionActions from './routes/actions/sessions.js';
+import userActions from './routes/actions/users.js';
 import policyActions from './routes/actions/policy.js';
 import publicRoutes from './routes/public.js';
 
@@ -117,11 +121,15 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
   await app.register(database, { store: opts.store });
   await app.register(policy);
   await app.register(clientAuth);
+  await app.register(sessions);
 
   await app.register(publicRoutes);
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireClient);
     await v1.register(auditActions);
+    await v1.register(sessionActions);
+    await v1.register(loginActions);
+    await v1.register(userActions);
     await v1.register(policyActions);
   }, { prefix: '/v1' });
   return app;

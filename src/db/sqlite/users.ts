@@ -1,22 +1,55 @@
-import { count, eq } from 'drizzle-orm';
+import { and, asc, count, eq, gt, isNotNull, isNull, lte, or, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
-import type { UserStore } from '../store/users.js';
+import type { NewUser, UserStore } from '../store/users.js';
+import type { AuditEvent } from '../types.js';
 import { insertAudit } from './audit.js';
 import { isUniqueViolation, type SqliteDb } from './db.js';
-import { users } from './schema.js';
+import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
+import { sessions, userTokens, users } from './schema.js';
+
+function conflictFrom(err: unknown): unknown {
+  if (!isUniqueViolation(err)) return err;
+  return new ConflictError(String((err as Error).message).includes('system_id') ? 'users_system_id_uq' : 'users_email_uq');
+}
+
+/** Takes away everything the user could act with: sessions (with their keys) and all keys. */
+function revokeAccess(tx: SqliteDb, userId: number, now: number, reason: string, keepSessionId: string | null = null): void {
+  const mine = eq(sessions.userId, userId);
+  deleteSessionsWhere(tx, keepSessionId === null ? mine : and(mine, sql`${sessions.id} <> ${keepSessionId}`)!, now, reason);
+  revokeUserKeys(tx, userId, now, reason);
+}
+
+/** Marks a live token spent; the user id, or undefined when it was unknown, spent or expired. */
+function spendToken(tx: SqliteDb, tokenHash: string, purpose: 'verify_email' | 'reset_password', now: number): number | undefined {
+  return tx.update(userTokens).set({ usedAt: now })
+    .where(and(eq(userTokens.tokenHash, tokenHash), eq(userTokens.purpose, purpose), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now)))
+    .returning({ userId: userTokens.userId }).get()?.userId;
+}
 
 export function sqliteUserStore(db: SqliteDb): UserStore {
+  const insertUser = (tx: SqliteDb, user: NewUser) => tx.insert(users).values({ ...user, updatedAt: user.createdAt }).returning().get();
   return {
     async create(user, audit) {
       try {
         return db.transaction((tx) => {
-          const row = tx.insert(users).values({ ...user, updatedAt: user.createdAt }).returning().get();
+          const row = insertUser(tx, user);
           if (audit) insertAudit(tx, { ...audit, targetUserId: row.id }, user.createdAt);
           return row;
         });
       } catch (err) {
-        if (isUniqueViolation(err)) throw new ConflictError(String((err as Error).message).includes('system_id') ? 'users_system_id_uq' : 'users_email_uq');
-        throw err;
+        throw conflictFrom(err);
+      }
+    },
+    async createWithToken(user, token, audit) {
+      try {
+        return db.transaction((tx) => {
+          const row = insertUser(tx, user);
+          tx.insert(userTokens).values({ ...token, userId: row.id }).run();
+          insertAudit(tx, { ...audit, targetUserId: row.id }, user.createdAt);
+          return row;
+        });
+      } catch (err) {
+        throw conflictFrom(err);
       }
     },
     async getById(id) {
@@ -30,6 +63,110 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
     },
     async count() {
       return db.select({ n: count() }).from(users).get()?.n ?? 0;
+    },
+    async list(afterId, limit) {
+      return db.select().from(users).where(gt(users.id, afterId)).orderBy(asc(users.id)).limit(limit).all();
+    },
+    async addToken(userId, token) {
+      db.transaction((tx) => {
+        tx.delete(userTokens).where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, token.purpose), isNull(userTokens.usedAt))).run();
+        tx.insert(userTokens).values({ ...token, userId }).run();
+      });
+    },
+    async getLiveToken(tokenHash, purpose, now) {
+      return db.select().from(userTokens)
+        .where(and(eq(userTokens.tokenHash, tokenHash), eq(userTokens.purpose, purpose), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now)))
+        .get();
+    },
+    async verifyEmail(tokenHash, role, now, audit) {
+      return db.transaction((tx) => {
+        const userId = spendToken(tx, tokenHash, 'verify_email', now);
+        if (userId === undefined) return undefined;
+        const row = tx.update(users).set({ isActive: true, emailVerified: true, role, updatedAt: now })
+          .where(eq(users.id, userId)).returning().get();
+        insertAudit(tx, { ...audit, targetUserId: userId, details: { ...audit.details, role } }, now);
+        return row;
+      });
+    },
+    async resetPassword(tokenHash, passwordHash, now, audit) {
+      return db.transaction((tx) => {
+        const userId = spendToken(tx, tokenHash, 'reset_password', now);
+        if (userId === undefined) return undefined;
+        const row = tx.update(users).set({ passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
+          .where(eq(users.id, userId)).returning().get();
+        revokeAccess(tx, userId, now, 'password_reset');
+        insertAudit(tx, { ...audit, targetUserId: userId, actorUserId: userId }, now);
+        return row;
+      });
+    },
+    async changePassword(userId, passwordHash, keepSessionId, now, audit) {
+      db.transaction((tx) => {
+        tx.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId)).run();
+        revokeAccess(tx, userId, now, 'password_changed', keepSessionId);
+        insertAudit(tx, audit, now);
+      });
+    },
+    async recordLoginFailure(userId, now, limits, audit) {
+      return db.transaction((tx) => {
+        // A temporary lock that has run out starts a fresh count.
+        tx.update(users).set({ failedLogins: 0, tempLockedUntil: null })
+          .where(and(eq(users.id, userId), isNotNull(users.tempLockedUntil), lte(users.tempLockedUntil, now))).run();
+        const row = tx.update(users).set({
+          failedLogins: sql`${users.failedLogins} + 1`,
+          lastFailedLoginAt: now,
+          tempLockedUntil: sql`CASE WHEN ${users.failedLogins} + 1 >= ${limits.maxFailures} THEN coalesce(${users.tempLockedUntil}, ${now + limits.lockMs}) ELSE ${users.tempLockedUntil} END`,
+        }).where(eq(users.id, userId)).returning({ failedLogins: users.failedLogins, tempLockedUntil: users.tempLockedUntil }).get();
+        const state = { failedLogins: row?.failedLogins ?? 0, tempLockedUntil: row?.tempLockedUntil ?? null };
+        insertAudit(tx, { ...audit, details: { ...audit.details, failed_logins: state.failedLogins, locked: state.tempLockedUntil !== null } }, now);
+        return state;
+      });
+    },
+    async clearLoginFailures(userId, now) {
+      db.update(users).set({ failedLogins: 0, tempLockedUntil: null, updatedAt: now })
+        .where(and(eq(users.id, userId), or(gt(users.failedLogins, 0), isNotNull(users.tempLockedUntil)))).run();
+    },
+    async update(userId, patch, now, audits) {
+      try {
+        return db.transaction((tx) => {
+          const current = tx.select().from(users).where(eq(users.id, userId)).get();
+          if (!current) return undefined;
+          const { role, ...rest } = patch;
+          // An admin-locked user keeps the lock role; a role change applies when unlocked.
+          const roleSet = role === undefined ? {} : current.adminLocked ? { roleBeforeLock: role } : { role };
+          const row = tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning().get();
+          for (const a of audits) insertAudit(tx, a, now);
+          return row;
+        });
+      } catch (err) {
+        throw conflictFrom(err);
+      }
+    },
+    async setAdminLock(userId, locked, lockedRole, now, audit) {
+      return db.transaction((tx) => {
+        const current = tx.select().from(users).where(eq(users.id, userId)).get();
+        if (!current) return undefined;
+        if (current.adminLocked === locked) return current;
+        const row = locked
+          ? tx.update(users).set({ adminLocked: true, roleBeforeLock: current.role, role: lockedRole, updatedAt: now })
+            .where(eq(users.id, userId)).returning().get()
+          : tx.update(users).set({ adminLocked: false, role: current.roleBeforeLock ?? current.role, roleBeforeLock: null, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
+            .where(eq(users.id, userId)).returning().get();
+        if (locked) revokeAccess(tx, userId, now, 'user_locked');
+        insertAudit(tx, { ...audit, details: { ...audit.details, role_before: current.role, role_after: row?.role } }, now);
+        return row;
+      });
+    },
+    async delete(userId, now, audit: AuditEvent) {
+      return db.transaction((tx) => {
+        revokeAccess(tx, userId, now, 'user_deleted');
+        const n = tx.delete(users).where(eq(users.id, userId)).run().changes;
+        if (n === 0) return false;
+        insertAudit(tx, audit, now);
+        return true;
+      });
+    },
+    async purgeExpiredTokens(now) {
+      return db.delete(userTokens).where(or(isNotNull(userTokens.usedAt), lte(userTokens.expiresAt, now))).run().changes;
     },
   };
 }

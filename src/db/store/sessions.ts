@@ -11,10 +11,34 @@ export interface NewSession {
   expiresAt: number;
 }
 
+/** What a successful login changes besides the session: counters, last login, a rehash. */
+export interface LoginUpdate {
+  /** A new argon2id hash when the stored one used old parameters (transparent rehash). */
+  passwordHash?: string;
+}
+
+/*
+ * Every method that deletes sessions also revokes the API keys bound to them (SPEC §4.2), in the
+ * same transaction.
+ */
 export interface SessionStore {
   create(session: NewSession, audit?: AuditEvent): Promise<Session>;
   /** The session whose token hashes to `tokenHash`, expired or not (callers check `expiresAt`). */
   getByTokenHash(tokenHash: string): Promise<Session | undefined>;
   /** Deletes the session (and revokes its session-bound API keys). False if it did not exist. */
   delete(id: string, now: number, audit?: AuditEvent): Promise<boolean>;
+  /** Unexpired sessions of a user, oldest first. */
+  listByUser(userId: number, now: number): Promise<Session[]>;
+  /** Replaces the session's `extra`; undefined when the session does not exist. */
+  updateExtra(id: string, extra: Record<string, unknown>): Promise<Session | undefined>;
+  /** Deletes every session of the user except `keepId`; returns how many were deleted. */
+  deleteByUser(userId: number, keepId: string | null, now: number, audit?: AuditEvent): Promise<number>;
+  /** Deletes sessions that expired at or before `now`; returns how many. */
+  purgeExpired(now: number): Promise<number>;
+  /**
+   * Login rotation in one transaction: deletes the presented session `oldId`, creates `session`
+   * for the user, resets the failed-login count and temporary lock, records the login time (and
+   * a rehashed password), and writes the audit row.
+   */
+  rotateForLogin(oldId: string, session: NewSession, update: LoginUpdate, audit: AuditEvent): Promise<Session>;
 }

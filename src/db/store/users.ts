@@ -1,4 +1,4 @@
-import type { User, AuditEvent } from '../types.js';
+import type { User, UserToken, AuditEvent } from '../types.js';
 
 export interface NewUser {
   systemId: string;
@@ -12,11 +12,77 @@ export interface NewUser {
   createdAt: number;
 }
 
+export type UserTokenPurpose = 'verify_email' | 'reset_password';
+
+export interface NewUserToken {
+  tokenHash: string;
+  purpose: UserTokenPurpose;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Fields `user_edit` may change (already authorised and validated by core). */
+export interface UserPatch {
+  email?: string;
+  fullName?: string | null;
+  role?: string;
+  isActive?: boolean;
+  emailVerified?: boolean;
+}
+
+export interface LoginFailureLimits {
+  maxFailures: number;
+  lockMs: number;
+}
+
+export interface LoginFailureState {
+  failedLogins: number;
+  /** Set when this failure (or an earlier one) started a temporary lock that has not ended. */
+  tempLockedUntil: number | null;
+}
+
+/*
+ * Every method that revokes a user's access (lock, delete, password change or reset) also
+ * revokes every live API key of the user and the keys of the sessions it deletes, in the same
+ * transaction as the change and its audit row.
+ */
 export interface UserStore {
   /** Throws a ConflictError (db/errors.ts) when the email or system id is taken. */
   create(user: NewUser, audit?: AuditEvent): Promise<User>;
+  /** `create` plus a single-use token (the email verification token of `user_new`). */
+  createWithToken(user: NewUser, token: NewUserToken, audit: AuditEvent): Promise<User>;
   getById(id: number): Promise<User | undefined>;
   getByEmail(email: string): Promise<User | undefined>;
   getBySystemId(systemId: string): Promise<User | undefined>;
   count(): Promise<number>;
+  /** Users with id above `afterId`, by id. */
+  list(afterId: number, limit: number): Promise<User[]>;
+
+  /** Adds a token for the user, replacing the user's unused tokens of the same purpose. */
+  addToken(userId: number, token: NewUserToken): Promise<void>;
+  /** An unused, unexpired token of that purpose. */
+  getLiveToken(tokenHash: string, purpose: UserTokenPurpose, now: number): Promise<UserToken | undefined>;
+  /** Spends a live verification token: the user becomes active with role `role`. */
+  verifyEmail(tokenHash: string, role: string, now: number, audit: AuditEvent): Promise<User | undefined>;
+  /** Spends a live reset token: new hash, lockout cleared, every session and key revoked. */
+  resetPassword(tokenHash: string, passwordHash: string, now: number, audit: AuditEvent): Promise<User | undefined>;
+  /** New hash; every other session (all but `keepSessionId`) and every key revoked. */
+  changePassword(userId: number, passwordHash: string, keepSessionId: string | null, now: number, audit: AuditEvent): Promise<void>;
+
+  /** Counts one failed login atomically; starts the temporary lock at `maxFailures`. */
+  recordLoginFailure(userId: number, now: number, limits: LoginFailureLimits, audit: AuditEvent): Promise<LoginFailureState>;
+  /** Clears the failed-login count and temporary lock (successful password check). */
+  clearLoginFailures(userId: number, now: number): Promise<void>;
+
+  /** Applies `user_edit`; one audit row per event (edit, role change). ConflictError on a taken email. */
+  update(userId: number, patch: UserPatch, now: number, audits: AuditEvent[]): Promise<User | undefined>;
+  /**
+   * Admin lock: role becomes `lockedRole` (the previous one is kept), sessions and keys revoked.
+   * Unlock restores the previous role. Never touched by the temporary-lock bookkeeping.
+   */
+  setAdminLock(userId: number, locked: boolean, lockedRole: string, now: number, audit: AuditEvent): Promise<User | undefined>;
+  /** Deletes the user with its sessions and tokens, revoking every key. False if there was none. */
+  delete(userId: number, now: number, audit: AuditEvent): Promise<boolean>;
+  /** Deletes spent and expired verification/reset tokens; returns how many. */
+  purgeExpiredTokens(now: number): Promise<number>;
 }

@@ -1,0 +1,13 @@
+/**
+ * Email addresses are compared in one form everywhere (SPEC §3): Unicode NFKC (so look-alike
+ * compatibility characters collapse), trimmed, lower-cased. Every action that takes an email
+ * normalises it with this function before any lookup or write.
+ */
+export function normaliseEmail(raw: string): string {
+  return raw.normalize('NFKC').trim().toLowerCase();
+}
+
+/** A deliberately loose shape check: one `@`, something on both sides, a dot in the domain. */
+export function looksLikeEmail(email: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) && email.length <= 320;
+}

@@ -1,0 +1,132 @@
+import type { Store } from '../db/store.js';
+import type { User } from '../db/types.js';
+import { ApiError } from '../errors.js';
+import { ANONYMOUS_USER_ID } from './bootstrap.js';
+import { normaliseEmail } from './email.js';
+import { dummyVerify, hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import { mintSession, requireSession, type AuditContext } from './sessions.js';
+
+/**
+ * Password checks with failed-login bookkeeping (SPEC §3): every failure is counted in the
+ * users row (so it survives a restart), answers slow down exponentially with an async sleep
+ * (the event loop keeps serving), and `loginMaxFailures` failures start a temporary lock of
+ * `loginLockSeconds`. The temporary lock is separate from the admin lock, which only an admin
+ * lifts. Unknown users cost one dummy argon2 verification, like known ones.
+ */
+
+export interface LoginConfig {
+  loginMaxFailures: number;
+  loginLockSeconds: number;
+  sessionTtlSeconds: number;
+}
+
+/** Delay before a failure answer: 100 ms doubled per recent failure, at most 5 s. */
+export function backoffMs(failures: number): number {
+  return failures <= 0 ? 0 : Math.min(100 * 2 ** (failures - 1), 5000);
+}
+
+export type CredentialResult =
+  | { ok: true; user: User }
+  | { ok: false; reason: 'invalid_credentials' | 'user_inactive' | 'account_locked'; user: User | undefined; retryAfter?: number };
+
+/** Turns a failed CredentialResult into the error answer of user_login (401, 403 or 423). */
+export function credentialError(r: Extract<CredentialResult, { ok: false }>): ApiError {
+  if (r.reason === 'account_locked') {
+    return new ApiError('account_locked', undefined, r.retryAfter === undefined ? {} : { extra: { retry_after: r.retryAfter } });
+  }
+  return new ApiError(r.reason);
+}
+
+export class LoginGuard {
+  /** Replaceable in tests, so backoff is observed without waiting. */
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+  /** Failure counts of unknown emails (memory only, bounded): they slow down like known ones. */
+  private readonly unknown = new Map<string, number>();
+
+  constructor(private readonly store: Store, private readonly now: () => number, private readonly config: LoginConfig) {}
+
+  /** Checks a password for a user looked up by the caller (undefined = unknown email). */
+  async check(user: User | undefined, email: string, password: string, event: string, audit: AuditContext): Promise<CredentialResult> {
+    const now = this.now();
+    const base = { ...audit, event, outcome: 'failure' as const };
+    if (!user || user.passwordHash === null || user.id === ANONYMOUS_USER_ID) {
+      await dummyVerify(password);
+      const n = Math.min((this.unknown.get(email) ?? 0) + 1, 64);
+      if (this.unknown.size >= 10_000) this.unknown.clear();
+      this.unknown.set(email, n);
+      await this.store.audit.append({ ...base, targetUserId: user?.id ?? null, details: { reason: 'unknown_user' } }, now);
+      await this.sleep(backoffMs(n));
+      return { ok: false, reason: 'invalid_credentials', user: undefined };
+    }
+    if (user.tempLockedUntil !== null && user.tempLockedUntil > now) {
+      await dummyVerify(password);
+      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'temporarily_locked' } }, now);
+      return { ok: false, reason: 'account_locked', user, retryAfter: Math.ceil((user.tempLockedUntil - now) / 1000) };
+    }
+    const valid = await verifyPassword(user.passwordHash, password);
+    if (user.adminLocked) {
+      // The answer is the same whatever the password, so a locked account is no password oracle.
+      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'admin_locked' } }, now);
+      return { ok: false, reason: 'account_locked', user };
+    }
+    if (!valid) {
+      const state = await this.store.users.recordLoginFailure(user.id, now, {
+        maxFailures: this.config.loginMaxFailures, lockMs: this.config.loginLockSeconds * 1000,
+      }, { ...base, targetUserId: user.id, details: { reason: 'wrong_password' } });
+      if (state.tempLockedUntil !== null && state.tempLockedUntil > now) {
+        return { ok: false, reason: 'account_locked', user, retryAfter: Math.ceil((state.tempLockedUntil - now) / 1000) };
+      }
+      await this.sleep(backoffMs(state.failedLogins));
+      return { ok: false, reason: 'invalid_credentials', user };
+    }
+    if (!user.isActive) {
+      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'user_inactive' } }, now);
+      return { ok: false, reason: 'user_inactive', user };
+    }
+    this.unknown.delete(email);
+    return { ok: true, user };
+  }
+}
+
+/**
+ * `user_login`: checks the password, then replaces the presented session with a new one for the
+ * user (same IP and user agent) in one transaction: the old token is dead afterwards.
+ */
+export async function login(
+  store: Store, guard: LoginGuard, config: LoginConfig, now: () => number,
+  input: { sessionToken: string; email: string; password: string }, audit: AuditContext,
+) {
+  const { session } = await requireSession(store, input.sessionToken, now());
+  const email = normaliseEmail(input.email);
+  const result = await guard.check(await store.users.getByEmail(email), email, input.password, 'login', audit);
+  if (!result.ok) throw credentialError(result);
+  const { user } = result;
+  const rehash = needsRehash(user.passwordHash!) ? await hashPassword(input.password) : undefined;
+  const t = now();
+  const { token, row } = mintSession({ userId: user.id, ipAddress: session.ipAddress, userAgent: session.userAgent, now: t, ttlSeconds: config.sessionTtlSeconds });
+  const created = await store.sessions.rotateForLogin(session.id, row, rehash ? { passwordHash: rehash } : {}, {
+    ...audit, event: 'login', outcome: 'success', actorUserId: user.id, targetUserId: user.id, subject: row.id,
+    details: rehash ? { rehashed: true } : {},
+  });
+  return { user, token, session: created };
+}
+
+/** `user_passcheck` / `user_passcheck_nosession`: a yes/no answer, with the same bookkeeping as login. */
+export async function passcheck(
+  store: Store, guard: LoginGuard, now: () => number,
+  input: { sessionToken?: string; email?: string; password: string }, audit: AuditContext,
+): Promise<{ ok: boolean; userId: number | null; reason?: string }> {
+  let user: User | undefined;
+  let email: string;
+  if (input.sessionToken !== undefined) {
+    user = (await requireSession(store, input.sessionToken, now())).user;
+    email = user.email;
+  } else {
+    email = normaliseEmail(input.email ?? '');
+    user = await store.users.getByEmail(email);
+  }
+  const result = await guard.check(user, email, input.password, 'passcheck', audit);
+  if (!result.ok) return { ok: false, userId: input.sessionToken !== undefined ? user?.id ?? null : null, reason: result.reason };
+  await store.users.clearLoginFailures(result.user.id, now());
+  return { ok: true, userId: result.user.id };
+}

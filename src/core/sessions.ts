@@ -1,0 +1,125 @@
+import ipaddr from 'ipaddr.js';
+import type { Store } from '../db/store.js';
+import type { AuditEvent, Session, User } from '../db/types.js';
+import { ApiError } from '../errors.js';
+import { ANONYMOUS_USER_ID } from './bootstrap.js';
+import { hashToken, newId, newToken, safeEqual } from './tokens.js';
+
+/**
+ * Sessions of end users (SPEC §3). The token is 256 random bits handed out once; the database
+ * keeps only its SHA-256, and the session's public id (`ses_…`) is what lists show.
+ */
+
+export const SESSION_TOKEN_PREFIX = 'azs_';
+
+export interface SessionDeps {
+  store: Store;
+  now(): number;
+  config: { sessionTtlSeconds: number };
+}
+
+/** Who asked, for audit rows. */
+export type AuditContext = Pick<AuditEvent, 'requestId' | 'client'>;
+
+/** One spelling per address (IPv4-mapped IPv6 becomes IPv4, IPv6 compressed), so comparisons are exact. */
+export function normaliseIp(ip: string): string {
+  return ipaddr.process(ip).toString();
+}
+
+export type SessionMismatch = 'unknown' | 'expired' | 'user_mismatch' | 'ip_mismatch' | 'user_agent_mismatch';
+export type SessionLookup =
+  | { ok: true; session: Session; user: User }
+  | { ok: false; reason: SessionMismatch };
+
+/** What a presented session must also match (each only when given). */
+export interface SessionMatch {
+  userId?: number;
+  ipAddress?: string;
+  userAgent?: string;
+}
+
+/**
+ * Validates a presented session token: known, not expired, its user still exists, and (when
+ * asked) the same user, IP and user agent as the request. Used by every action that acts for a
+ * session, and by `issue_apikey`.
+ */
+export async function findSession(store: Store, token: string, now: number, match: SessionMatch = {}): Promise<SessionLookup> {
+  const hash = hashToken(token);
+  const session = await store.sessions.getByTokenHash(hash);
+  if (!session || !safeEqual(session.tokenHash, hash)) return { ok: false, reason: 'unknown' };
+  if (session.expiresAt <= now) return { ok: false, reason: 'expired' };
+  const user = await store.users.getById(session.userId);
+  if (!user) return { ok: false, reason: 'unknown' };
+  if (match.userId !== undefined && match.userId !== session.userId) return { ok: false, reason: 'user_mismatch' };
+  if (match.ipAddress !== undefined && normaliseIp(match.ipAddress) !== session.ipAddress) return { ok: false, reason: 'ip_mismatch' };
+  if (match.userAgent !== undefined && match.userAgent !== session.userAgent) return { ok: false, reason: 'user_agent_mismatch' };
+  return { ok: true, session, user };
+}
+
+/** `findSession` for actions that require a live session: 401 `invalid_session` otherwise. */
+export async function requireSession(store: Store, token: string, now: number, match: SessionMatch = {}): Promise<{ session: Session; user: User }> {
+  const found = await findSession(store, token, now, match);
+  if (!found.ok) throw new ApiError('invalid_session');
+  return found;
+}
+
+/** True when the user may act: active (verified, not deactivated) and not admin-locked. */
+export function userIsUsable(user: Pick<User, 'isActive' | 'adminLocked'>): boolean {
+  return user.isActive && !user.adminLocked;
+}
+
+/** A session row ready to insert, with its one-time token. */
+export function mintSession(input: { userId: number; ipAddress: string; userAgent: string; extra?: Record<string, unknown>; now: number; ttlSeconds: number }) {
+  const token = newToken(SESSION_TOKEN_PREFIX);
+  const row = {
+    id: newId('ses_'), tokenHash: hashToken(token), userId: input.userId, ipAddress: normaliseIp(input.ipAddress),
+    userAgent: input.userAgent, extra: input.extra ?? {}, createdAt: input.now, expiresAt: input.now + input.ttlSeconds * 1000,
+  };
+  return { token, row };
+}
+
+export async function createSession(
+  deps: SessionDeps,
+  input: { userId?: number; ipAddress: string; userAgent: string; expiresIn?: number; extra?: Record<string, unknown> },
+): Promise<{ token: string; session: Session }> {
+  const userId = input.userId ?? ANONYMOUS_USER_ID;
+  const user = await deps.store.users.getById(userId);
+  if (!user) throw new ApiError('not_found', `No user ${userId}.`);
+  if (!userIsUsable(user)) throw new ApiError('user_inactive');
+  const { token, row } = mintSession({ ...input, userId, now: deps.now(), ttlSeconds: input.expiresIn ?? deps.config.sessionTtlSeconds });
+  const session = await deps.store.sessions.create(row);
+  return { token, session };
+}
+
+/** Deletes the session behind a token (revoking its keys); false when there was none. */
+export async function deleteSession(store: Store, token: string, now: number): Promise<boolean> {
+  const session = await store.sessions.getByTokenHash(hashToken(token));
+  if (!session) return false;
+  return store.sessions.delete(session.id, now);
+}
+
+/** Deletes every session of a user, except the one behind `keepToken` if it is theirs. */
+export async function deleteUserSessions(store: Store, userId: number, keepToken: string | undefined, now: number, audit: AuditContext): Promise<number> {
+  if (!(await store.users.getById(userId))) throw new ApiError('not_found', `No user ${userId}.`);
+  const keep = keepToken === undefined ? undefined : await store.sessions.getByTokenHash(hashToken(keepToken));
+  const keepId = keep && keep.userId === userId ? keep.id : null;
+  return store.sessions.deleteByUser(userId, keepId, now, { ...audit, event: 'session_delete_user', outcome: 'success', targetUserId: userId });
+}
+
+export async function listSessions(store: Store, userId: number, now: number): Promise<Session[]> {
+  if (!(await store.users.getById(userId))) throw new ApiError('not_found', `No user ${userId}.`);
+  return store.sessions.listByUser(userId, now);
+}
+
+/** Merges `changes` into the session's `extra`; a `null` value deletes that key. */
+export async function editSession(store: Store, token: string, changes: Record<string, unknown>, now: number): Promise<{ session: Session; user: User }> {
+  const { session, user } = await requireSession(store, token, now);
+  const extra: Record<string, unknown> = { ...session.extra };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) delete extra[k];
+    else extra[k] = v;
+  }
+  const updated = await store.sessions.updateExtra(session.id, extra);
+  if (!updated) throw new ApiError('invalid_session');
+  return { session: updated, user };
+}

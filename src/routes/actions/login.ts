@@ -1,0 +1,74 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { isoTime } from '../../clock.js';
+import { login, passcheck } from '../../core/login.js';
+import { requireSession } from '../../core/sessions.js';
+import { ApiError } from '../../errors.js';
+import { Email, Password, Timestamp, Token } from '../../schemas.js';
+import { registerAction } from '../action.js';
+import { auditContext } from './sessions.js';
+
+const body = <T extends Parameters<typeof Type.Object>[0]>(props: T) => Type.Object(props, { additionalProperties: false });
+
+const PasscheckAnswer = Type.Object({
+  ok: Type.Boolean(),
+  user_id: Type.Union([Type.Integer(), Type.Null()]),
+  reason: Type.Optional(Type.String()),
+});
+
+/** Logins, logouts and password checks (SPEC §3). */
+export default async function loginActions(app: FastifyInstance): Promise<void> {
+  const now = () => app.clock.now();
+
+  registerAction(app, {
+    name: 'user_login',
+    summary: 'Log in: the presented session is replaced by a new session for the user',
+    body: body({ session_token: Token, email: Email, password: Password }),
+    response: Type.Object({ user_id: Type.Integer(), role: Type.String(), session_token: Type.String(), expires_at: Timestamp }),
+    handler: async (req) => {
+      const b = req.body;
+      const { user, token, session } = await login(app.store, app.logins, app.config, now, {
+        sessionToken: b.session_token, email: b.email, password: b.password,
+      }, auditContext(req));
+      req.log.info({ user: app.pii(user.id) }, 'login');
+      return { user_id: user.id, role: user.role, session_token: token, expires_at: isoTime(session.expiresAt) };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_logout',
+    summary: 'Log out: delete the session (its session-bound API keys are revoked)',
+    body: body({ session_token: Token }),
+    response: Type.Object({ user_id: Type.Integer() }),
+    handler: async (req) => {
+      const { session } = await requireSession(app.store, req.body.session_token, now());
+      const deleted = await app.store.sessions.delete(session.id, now(), {
+        ...auditContext(req), event: 'logout', outcome: 'success', actorUserId: session.userId, targetUserId: session.userId, subject: session.id,
+      });
+      if (!deleted) throw new ApiError('invalid_session');
+      return { user_id: session.userId };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_passcheck',
+    summary: "Check the password of the session's user (yes/no)",
+    body: body({ session_token: Token, password: Password }),
+    response: PasscheckAnswer,
+    handler: async (req) => {
+      const r = await passcheck(app.store, app.logins, now, { sessionToken: req.body.session_token, password: req.body.password }, auditContext(req));
+      return { ok: r.ok, user_id: r.userId, ...(r.reason ? { reason: r.reason } : {}) };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_passcheck_nosession',
+    summary: 'Check an email and password without a session (yes/no)',
+    body: body({ email: Email, password: Password }),
+    response: PasscheckAnswer,
+    handler: async (req) => {
+      const r = await passcheck(app.store, app.logins, now, { email: req.body.email, password: req.body.password }, auditContext(req));
+      return { ok: r.ok, user_id: r.userId, ...(r.reason ? { reason: r.reason } : {}) };
+    },
+  });
+}

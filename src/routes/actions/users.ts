@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { isoTime } from '../../clock.js';
+import { createUser, getUser, verifyEmail } from '../../core/users.js';
+import type { User } from '../../db/types.js';
+import { Email, Extra, IpAddress, Password, Timestamp, Token, UserId } from '../../schemas.js';
+import { registerAction } from '../action.js';
+import { auditContext } from './sessions.js';
+
+/** A user as answers show it: never a password hash or lockout bookkeeping. */
+export const UserBody = Type.Object({
+  user_id: Type.Integer(),
+  system_id: Type.String(),
+  email: Type.String(),
+  full_name: Type.Union([Type.String(), Type.Null()]),
+  role: Type.String(),
+  is_active: Type.Boolean(),
+  email_verified: Type.Boolean(),
+  locked: Type.Boolean({ description: 'Locked by an admin (user_lock)' }),
+  extra: Extra,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  last_login_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+export function userView(u: User) {
+  return {
+    user_id: u.id, system_id: u.systemId, email: u.email, full_name: u.fullName, role: u.role,
+    is_active: u.isActive, email_verified: u.emailVerified, locked: u.adminLocked, extra: u.extra,
+    created_at: isoTime(u.createdAt), updated_at: isoTime(u.updatedAt), last_login_at: u.lastLoginAt === null ? null : isoTime(u.lastLoginAt),
+  };
+}
+
+const body = <T extends Parameters<typeof Type.Object>[0]>(props: T) => Type.Object(props, { additionalProperties: false });
+const SystemId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$' });
+
+/** Users: sign-up, verification, lookups and admin changes (SPEC §3). */
+export default async function userActions(app: FastifyInstance): Promise<void> {
+  const now = () => app.clock.now();
+
+  registerAction(app, {
+    name: 'user_new',
+    summary: 'Sign up a user (inactive until the email is verified)',
+    status: 201,
+    body: body({
+      email: Email,
+      password: Password,
+      full_name: Type.String({ maxLength: 256 }),
+      extra: Type.Optional(Extra),
+      system_id: Type.Optional(SystemId),
+      ip_address: Type.Optional(IpAddress),
+    }),
+    response: Type.Object({
+      user_id: Type.Integer(), system_id: Type.String(), email: Type.String(),
+      verification_token: Type.String(), verification_expires_at: Timestamp,
+    }),
+    handler: async (req) => {
+      const b = req.body;
+      const r = await createUser(app.store, now(), {
+        email: b.email, password: b.password, fullName: b.full_name, systemId: b.system_id, extra: b.extra,
+      }, auditContext(req));
+      return {
+        user_id: r.user.id, system_id: r.user.systemId, email: r.user.email,
+        verification_token: r.verificationToken, verification_expires_at: isoTime(r.verificationExpiresAt),
+      };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_verify_email',
+    summary: 'Spend a verification token: the user becomes active',
+    body: body({ verification_token: Token }),
+    response: Type.Object({ user_id: Type.Integer(), role: Type.String() }),
+    handler: async (req) => {
+      const user = await verifyEmail(app.store, now(), req.body.verification_token, auditContext(req));
+      return { user_id: user.id, role: user.role };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_get',
+    summary: 'Look a user up by id, email or system id (trusted clients only)',
+    body: body({ user_id: Type.Optional(UserId), email: Type.Optional(Email), system_id: Type.Optional(SystemId) }),
+    response: Type.Object({ user: UserBody }),
+    handler: async (req) => ({
+      user: userView(await getUser(app.store, { userId: req.body.user_id, email: req.body.email, systemId: req.body.system_id })),
+    }),
+  });
+}
