@@ -1,0 +1,93 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { AuthnzdClient, Json } from './sdk.js';
+
+/**
+ * Fastify plugin for services that accept authnzd API keys from their own callers (SPEC §8).
+ * Reads the key from `Authorization: Bearer <key>`, `Authorization: Token <key>` or
+ * `X-API-Key`, verifies it with `verify_apikey` (the request's IP and user agent, plus the
+ * route's required scope), and sets `request.apiKey`. Missing or invalid keys answer 401 with
+ * `WWW-Authenticate`; a missing scope answers 403; a per-key limit answers 429.
+ */
+
+export interface VerifiedKey {
+  key_id: string;
+  kind: string;
+  user_id: number;
+  role: string;
+  scopes: string[] | null;
+  audience: string;
+  subject: string | string[];
+  api_version: string;
+  expires_at: string;
+}
+
+export interface ApiKeyPluginOptions {
+  client: AuthnzdClient;
+  /** Checked by authnzd on every verify when set. */
+  audience?: string;
+  subject?: string;
+  apiVersion?: string;
+  /** Realm in `WWW-Authenticate` (default: `api`). */
+  realm?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: VerifiedKey | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Scope a route requires of the API key. */
+    apiKeyScope?: string;
+    /** Set to false on routes that do not need a key (e.g. health checks). */
+    apiKeyRequired?: boolean;
+  }
+}
+
+export function extractApiKey(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  const header = req.headers['x-api-key'];
+  return typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined;
+}
+
+function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string, reason: string) {
+  reply.header('www-authenticate', `Bearer realm="${realm}", error="${error}", error_description="${reason}"`);
+  return reply.code(status).send({ code: status === 401 ? 'unauthenticated' : 'insufficient_scope', message: `API key refused: ${reason}` });
+}
+
+const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
+  const realm = opts.realm ?? 'api';
+  app.decorateRequest('apiKey', undefined);
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config.apiKeyRequired === false) return;
+    const apikey = extractApiKey(req);
+    if (apikey === undefined) return challenge(reply, realm, 401, 'invalid_request', 'missing');
+    const body: Json = {
+      apikey,
+      ip_address: req.ip,
+      user_agent: req.headers['user-agent'] ?? '',
+      ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
+      ...(opts.subject !== undefined ? { subject: opts.subject } : {}),
+      ...(opts.apiVersion !== undefined ? { api_version: opts.apiVersion } : {}),
+      ...(req.routeOptions.config.apiKeyScope !== undefined ? { scope: req.routeOptions.config.apiKeyScope } : {}),
+    };
+    const answer = await opts.client.verifyApikey(body, { requestId: String(req.id) });
+    if (answer.valid === true) {
+      req.apiKey = answer.key as VerifiedKey;
+      return;
+    }
+    const reason = typeof answer.reason === 'string' ? answer.reason : 'invalid';
+    if (reason === 'insufficient_scope') return challenge(reply, realm, 403, 'insufficient_scope', reason);
+    if (reason === 'rate_limited') {
+      const retry = typeof answer.retry_after === 'number' ? answer.retry_after : 60;
+      return reply.code(429).header('retry-after', String(retry)).send({ code: 'rate_limited', message: 'API key rate limit exceeded' });
+    }
+    return challenge(reply, realm, 401, 'invalid_token', reason);
+  });
+};
+
+export const authnzdApiKeys = fp(plugin, { name: 'authnzd-api-keys', fastify: '5.x' });

@@ -1,0 +1,90 @@
+/**
+ * Client SDK for authnzd (SPEC §8): one method per action, each a `POST /v1/<action>` with the
+ * client secret. Failed calls (non-2xx) throw an `AuthnzdError` carrying the error body; yes/no
+ * answers (`verify_apikey`, `check_access`, …) are returned as values, never thrown.
+ */
+
+export const actionNames = [
+  'session_new', 'session_exists', 'session_delete', 'session_delete_user', 'session_list', 'session_edit',
+  'user_new', 'user_verify_email', 'user_login', 'user_logout', 'user_passcheck', 'user_passcheck_nosession',
+  'user_changepass', 'user_resetpass_token', 'user_resetpass', 'user_edit', 'user_lock', 'user_delete',
+  'user_get', 'user_list',
+  'issue_apikey', 'verify_apikey', 'revoke_apikey', 'revoke_all_apikeys', 'list_apikeys',
+  'issue_apikey_nosession', 'refresh_apikey',
+  'check_access', 'check_limit', 'policy_get', 'audit_query',
+] as const;
+
+export type ActionName = (typeof actionNames)[number];
+export type Json = Record<string, unknown>;
+
+/** `session_new` → `sessionNew` */
+type Camel<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
+export type AuthnzdClient = { [A in ActionName as Camel<A>]: (body: Json, opts?: CallOptions) => Promise<Json> } & {
+  /** Calls any action by its wire name. */
+  call(action: string, body: Json, opts?: CallOptions): Promise<Json>;
+};
+
+export interface CallOptions {
+  /** Sent as `x-request-id`, so the service's log lines join yours. */
+  requestId?: string;
+}
+
+export interface ClientOptions {
+  /** Base URL of the service, e.g. `http://127.0.0.1:13431`. */
+  url: string;
+  clientSecret: string;
+  /** A fetch implementation (tests pass one that calls `app.inject`). Default: global fetch. */
+  fetch?: typeof fetch;
+  /** Per-call timeout in milliseconds (default 5000). */
+  timeoutMs?: number;
+}
+
+/** A non-2xx answer: `status`, and the error body's `code`, `message`, `request_id`, `details`. */
+export class AuthnzdError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly requestId: string | undefined;
+  readonly body: Json;
+
+  constructor(status: number, body: Json) {
+    super(typeof body.message === 'string' ? body.message : `authnzd answered ${status}`);
+    this.name = 'AuthnzdError';
+    this.status = status;
+    this.code = typeof body.code === 'string' ? body.code : 'unknown';
+    this.requestId = typeof body.request_id === 'string' ? body.request_id : undefined;
+    this.body = body;
+  }
+}
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+export function createClient(opts: ClientOptions): AuthnzdClient {
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  const base = opts.url.replace(/\/+$/, '');
+  const timeoutMs = opts.timeoutMs ?? 5000;
+
+  async function call(action: string, body: Json, callOpts: CallOptions = {}): Promise<Json> {
+    if (!/^[a-z_]+$/.test(action)) throw new TypeError(`not an action name: ${action}`);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${opts.clientSecret}`,
+      'content-type': 'application/json',
+    };
+    if (callOpts.requestId) headers['x-request-id'] = callOpts.requestId;
+    const res = await doFetch(`${base}/v1/${action}`, {
+      method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    let parsed: Json;
+    try {
+      parsed = text ? (JSON.parse(text) as Json) : {};
+    } catch {
+      parsed = { code: 'invalid_response', message: `authnzd answered ${res.status} with a non-JSON body` };
+    }
+    if (!res.ok) throw new AuthnzdError(res.status, parsed);
+    return parsed;
+  }
+
+  const client: Record<string, unknown> = { call };
+  for (const name of actionNames) client[camel(name)] = (body: Json, o?: CallOptions) => call(name, body, o);
+  return client as AuthnzdClient;
+}

@@ -1,0 +1,30 @@
+import t from 'tap';
+import { AuthnzdError, actionNames, createClient } from '../../src/client/index.js';
+import { ADMIN_SECRET, buildTestApp } from '../helper.js';
+import { injectFetch } from './inject-fetch.js';
+
+t.test('the SDK covers every action the service exposes', async (t) => {
+  const h = await buildTestApp(t);
+  const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+  const served = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/')).map((p) => p.slice(4)).sort();
+  t.same([...actionNames].sort(), served, 'SDK action list equals the OpenAPI paths');
+});
+
+t.test('calls actions and returns answers; errors throw AuthnzdError with the code', async (t) => {
+  const h = await buildTestApp(t);
+  const client = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: injectFetch(h.app) });
+  const s = await client.sessionNew({ ip_address: '203.0.113.9', user_agent: 'sdk-test' });
+  t.type(s.session_token, 'string');
+  const exists = await client.sessionExists({ session_token: s.session_token });
+  t.equal(exists.exists, true);
+  const gone = await client.sessionExists({ session_token: 'nope' });
+  t.same({ exists: gone.exists, reason: typeof gone.reason }, { exists: false, reason: 'string' }, 'a no is a value');
+
+  const err = await client.sessionNew({ ip_address: 'not-an-ip', user_agent: 'x' }, { requestId: 'sdk-req-1' }).catch((e: unknown) => e);
+  t.ok(err instanceof AuthnzdError);
+  t.match(err, { status: 400, code: 'invalid_request', requestId: 'sdk-req-1' });
+
+  const bad = createClient({ url: 'http://authnzd.test/', clientSecret: 'wrong', fetch: injectFetch(h.app) });
+  t.match(await bad.policyGet({}).catch((e: unknown) => e), { status: 401, code: 'unauthenticated' });
+  t.rejects(client.call('Bad-Name', {}), TypeError);
+});
