@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { isoTime } from '../../clock.js';
+import { deleteUser, editUser, listUsers, lockUser, type AdminDeps } from '../../core/user-admin.js';
 import { createUser, getUser, verifyEmail } from '../../core/users.js';
 import type { User } from '../../db/types.js';
 import { Email, Extra, IpAddress, Password, Timestamp, Token, UserId } from '../../schemas.js';
@@ -37,6 +38,7 @@ const SystemId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0
 /** Users: sign-up, verification, lookups and admin changes (SPEC §3). */
 export default async function userActions(app: FastifyInstance): Promise<void> {
   const now = () => app.clock.now();
+  const deps: AdminDeps = { store: app.store, now, policy: () => app.policy.current().policy };
 
   registerAction(app, {
     name: 'user_new',
@@ -85,5 +87,67 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
     handler: async (req) => ({
       user: userView(await getUser(app.store, { userId: req.body.user_id, email: req.body.email, systemId: req.body.system_id })),
     }),
+  });
+
+  registerAction(app, {
+    name: 'user_edit',
+    summary: 'Edit a user: self may change full_name and email; a superuser also role, is_active, email_verified',
+    body: body({
+      session_token: Token,
+      target_user_id: UserId,
+      update: Type.Object({
+        full_name: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
+        email: Type.Optional(Email),
+        role: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+        is_active: Type.Optional(Type.Boolean()),
+        email_verified: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false, minProperties: 1 }),
+    }),
+    response: Type.Object({ user: UserBody }),
+    handler: async (req) => {
+      const u = req.body.update;
+      const user = await editUser(deps, req.body.session_token, req.body.target_user_id, {
+        fullName: u.full_name, email: u.email, role: u.role, isActive: u.is_active, emailVerified: u.email_verified,
+      }, auditContext(req));
+      return { user: userView(user) };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_lock',
+    summary: "Lock or unlock a user (a superuser's session); locking revokes the user's sessions and keys",
+    body: body({ session_token: Token, target_user_id: UserId, locked: Type.Boolean() }),
+    response: Type.Object({ user: UserBody }),
+    handler: async (req) => ({
+      user: userView(await lockUser(deps, req.body.session_token, req.body.target_user_id, req.body.locked, auditContext(req))),
+    }),
+  });
+
+  registerAction(app, {
+    name: 'user_delete',
+    summary: "Delete a user (self, or where the policy allows); confirmed with the actor's password",
+    body: body({ session_token: Token, target_user_id: UserId, password: Password }),
+    response: Type.Object({ user_id: Type.Integer() }),
+    handler: async (req) => ({
+      user_id: await deleteUser(deps, app.logins, {
+        sessionToken: req.body.session_token, targetId: req.body.target_user_id, password: req.body.password,
+      }, auditContext(req)),
+    }),
+  });
+
+  registerAction(app, {
+    name: 'user_list',
+    summary: 'List users by id (a staff or superuser session, checked by the policy)',
+    body: body({
+      session_token: Token,
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+      cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+    }),
+    response: Type.Object({ users: Type.Array(UserBody), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+    handler: async (req) => {
+      const limit = req.body.limit ?? 100;
+      const rows = await listUsers(deps, req.body.session_token, req.body.cursor === undefined ? 0 : Number(req.body.cursor), limit);
+      return { users: rows.map(userView), next_cursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
+    },
   });
 }
