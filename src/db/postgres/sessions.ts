@@ -1,9 +1,29 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte, ne, type SQL } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
 import type { SessionStore } from '../store/sessions.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb } from './db.js';
-import { apiKeys, sessions } from './schema.js';
+import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { apiKeys, sessions, users } from './schema.js';
+
+/**
+ * Deletes the sessions matching `where` and revokes the API keys bound to them (a session key
+ * lives only as long as its session, SPEC §4.2). Call inside the caller's transaction. Under
+ * concurrency the row locks serialise two deletes of one session: the second finds nothing.
+ */
+export async function deleteSessionsWhere(tx: PgExec, where: SQL, now: number, reason = 'session_deleted'): Promise<number> {
+  const ids = tx.select({ id: sessions.id }).from(sessions).where(where);
+  await tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
+    .where(and(inArray(apiKeys.sessionId, ids), isNull(apiKeys.revokedAt)));
+  const deleted = await tx.delete(sessions).where(where).returning({ id: sessions.id });
+  return deleted.length;
+}
+
+/** Revokes every live API key of the user. Call inside the caller's transaction. */
+export async function revokeUserKeys(tx: PgExec, userId: number, now: number, reason: string): Promise<number> {
+  const rows = await tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
+  return rows.length;
+}
 
 export function pgSessionStore(db: PgDb): SessionStore {
   return {
@@ -26,14 +46,49 @@ export function pgSessionStore(db: PgDb): SessionStore {
     },
     async delete(id, now, audit) {
       return db.transaction(async (tx) => {
-        const deleted = await tx.delete(sessions).where(eq(sessions.id, id)).returning({ id: sessions.id });
-        if (deleted.length === 0) return false;
-        // A session key lives only as long as its session (SPEC §4.2).
-        await tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'session_deleted' })
-          .where(and(eq(apiKeys.sessionId, id), isNull(apiKeys.revokedAt)));
+        const n = await deleteSessionsWhere(tx, eq(sessions.id, id), now);
+        if (n === 0) return false;
         if (audit) await insertAudit(tx, audit, now);
         return true;
       });
+    },
+    async listByUser(userId, now) {
+      return db.select().from(sessions)
+        .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)))
+        .orderBy(asc(sessions.createdAt), asc(sessions.id));
+    },
+    async updateExtra(id, extra) {
+      const [row] = await db.update(sessions).set({ extra }).where(eq(sessions.id, id)).returning();
+      return row;
+    },
+    async deleteByUser(userId, keepId, now, audit) {
+      return db.transaction(async (tx) => {
+        const where = keepId === null ? eq(sessions.userId, userId) : and(eq(sessions.userId, userId), ne(sessions.id, keepId))!;
+        const n = await deleteSessionsWhere(tx, where, now);
+        if (audit) await insertAudit(tx, { ...audit, details: { ...audit.details, deleted: n } }, now);
+        return n;
+      });
+    },
+    async purgeExpired(now) {
+      return db.transaction((tx) => deleteSessionsWhere(tx, lte(sessions.expiresAt, now), now, 'session_expired'));
+    },
+    async rotateForLogin(oldId, session, update, audit) {
+      try {
+        return await db.transaction(async (tx) => {
+          await deleteSessionsWhere(tx, eq(sessions.id, oldId), session.createdAt);
+          const [row] = await tx.insert(sessions).values(session).returning();
+          await tx.update(users).set({
+            failedLogins: 0, tempLockedUntil: null, lastLoginAt: session.createdAt, updatedAt: session.createdAt,
+            ...(update.passwordHash ? { passwordHash: update.passwordHash } : {}),
+          }).where(eq(users.id, session.userId));
+          await insertAudit(tx, audit, session.createdAt);
+          return row!;
+        });
+      } catch (err) {
+        const constraint = uniqueViolation(err);
+        if (constraint) throw new ConflictError(constraint);
+        throw err;
+      }
     },
   };
 }

@@ -1,40 +1,186 @@
-import { count, eq } from 'drizzle-orm';
+import { and, asc, count, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
-import type { UserStore } from '../store/users.js';
+import type { NewUser, UserStore } from '../store/users.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb } from './db.js';
-import { users } from './schema.js';
+import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
+import { sessions, userTokens, users } from './schema.js';
+
+function conflictFrom(err: unknown): unknown {
+  const constraint = uniqueViolation(err);
+  return constraint ? new ConflictError(constraint) : err;
+}
+
+/** A bound timestamptz parameter for raw SQL fragments (the column mapping does not apply there). */
+const tsz = (msValue: number) => sql`${new Date(msValue).toISOString()}::timestamptz`;
+
+/** Takes away everything the user could act with: sessions (with their keys) and all keys. */
+async function revokeAccess(tx: PgExec, userId: number, now: number, reason: string, keepSessionId: string | null = null): Promise<void> {
+  const mine = eq(sessions.userId, userId);
+  await deleteSessionsWhere(tx, keepSessionId === null ? mine : and(mine, ne(sessions.id, keepSessionId))!, now, reason);
+  await revokeUserKeys(tx, userId, now, reason);
+}
+
+/** Marks a live token spent (at most once, even under concurrency); the user id, or undefined. */
+async function spendToken(tx: PgExec, tokenHash: string, purpose: 'verify_email' | 'reset_password', now: number): Promise<number | undefined> {
+  const [row] = await tx.update(userTokens).set({ usedAt: now })
+    .where(and(eq(userTokens.tokenHash, tokenHash), eq(userTokens.purpose, purpose), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now)))
+    .returning({ userId: userTokens.userId });
+  return row?.userId;
+}
+
+/** The user row, locked until the transaction ends (read-modify-write without lost updates). */
+async function lockUser(tx: PgExec, userId: number) {
+  const [row] = await tx.select().from(users).where(eq(users.id, userId)).for('update');
+  return row;
+}
 
 export function pgUserStore(db: PgDb): UserStore {
+  const insertUser = async (tx: PgExec, user: NewUser) => (await tx.insert(users).values({ ...user, updatedAt: user.createdAt }).returning())[0]!;
   return {
     async create(user, audit) {
       try {
         return await db.transaction(async (tx) => {
-          const [row] = await tx.insert(users).values({ ...user, updatedAt: user.createdAt }).returning();
-          if (audit) await insertAudit(tx, { ...audit, targetUserId: row!.id }, user.createdAt);
-          return row!;
+          const row = await insertUser(tx, user);
+          if (audit) await insertAudit(tx, { ...audit, targetUserId: row.id }, user.createdAt);
+          return row;
         });
       } catch (err) {
-        const constraint = uniqueViolation(err);
-        if (constraint) throw new ConflictError(constraint);
-        throw err;
+        throw conflictFrom(err);
+      }
+    },
+    async createWithToken(user, token, audit) {
+      try {
+        return await db.transaction(async (tx) => {
+          const row = await insertUser(tx, user);
+          await tx.insert(userTokens).values({ ...token, userId: row.id });
+          await insertAudit(tx, { ...audit, targetUserId: row.id }, user.createdAt);
+          return row;
+        });
+      } catch (err) {
+        throw conflictFrom(err);
       }
     },
     async getById(id) {
-      const [row] = await db.select().from(users).where(eq(users.id, id));
-      return row;
+      return (await db.select().from(users).where(eq(users.id, id)))[0];
     },
     async getByEmail(email) {
-      const [row] = await db.select().from(users).where(eq(users.email, email));
-      return row;
+      return (await db.select().from(users).where(eq(users.email, email)))[0];
     },
     async getBySystemId(systemId) {
-      const [row] = await db.select().from(users).where(eq(users.systemId, systemId));
-      return row;
+      return (await db.select().from(users).where(eq(users.systemId, systemId)))[0];
     },
     async count() {
-      const [row] = await db.select({ n: count() }).from(users);
-      return row?.n ?? 0;
+      return (await db.select({ n: count() }).from(users))[0]?.n ?? 0;
+    },
+    async list(afterId, limit) {
+      return db.select().from(users).where(gt(users.id, afterId)).orderBy(asc(users.id)).limit(limit);
+    },
+    async addToken(userId, token) {
+      await db.transaction(async (tx) => {
+        await tx.delete(userTokens).where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, token.purpose), isNull(userTokens.usedAt)));
+        await tx.insert(userTokens).values({ ...token, userId });
+      });
+    },
+    async getLiveToken(tokenHash, purpose, now) {
+      return (await db.select().from(userTokens)
+        .where(and(eq(userTokens.tokenHash, tokenHash), eq(userTokens.purpose, purpose), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now))))[0];
+    },
+    async verifyEmail(tokenHash, role, now, audit) {
+      return db.transaction(async (tx) => {
+        const userId = await spendToken(tx, tokenHash, 'verify_email', now);
+        if (userId === undefined) return undefined;
+        const [row] = await tx.update(users).set({ isActive: true, emailVerified: true, role, updatedAt: now })
+          .where(eq(users.id, userId)).returning();
+        await insertAudit(tx, { ...audit, targetUserId: userId, details: { ...audit.details, role } }, now);
+        return row;
+      });
+    },
+    async resetPassword(tokenHash, passwordHash, now, audit) {
+      return db.transaction(async (tx) => {
+        const userId = await spendToken(tx, tokenHash, 'reset_password', now);
+        if (userId === undefined) return undefined;
+        const [row] = await tx.update(users).set({ passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
+          .where(eq(users.id, userId)).returning();
+        await revokeAccess(tx, userId, now, 'password_reset');
+        await insertAudit(tx, { ...audit, targetUserId: userId, actorUserId: userId }, now);
+        return row;
+      });
+    },
+    async changePassword(userId, passwordHash, keepSessionId, now, audit) {
+      await db.transaction(async (tx) => {
+        await tx.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId));
+        await revokeAccess(tx, userId, now, 'password_changed', keepSessionId);
+        await insertAudit(tx, audit, now);
+      });
+    },
+    async recordLoginFailure(userId, now, limits, audit) {
+      // Both UPDATEs take the user's row lock, so racing failures (from any instance) count one
+      // by one: each sees the previous one's committed count, and exactly one starts the lock.
+      return db.transaction(async (tx) => {
+        // A temporary lock that has run out starts a fresh count.
+        await tx.update(users).set({ failedLogins: 0, tempLockedUntil: null })
+          .where(and(eq(users.id, userId), isNotNull(users.tempLockedUntil), lte(users.tempLockedUntil, now)));
+        const [row] = await tx.update(users).set({
+          failedLogins: sql`${users.failedLogins} + 1`,
+          lastFailedLoginAt: now,
+          tempLockedUntil: sql`CASE WHEN ${users.failedLogins} + 1 >= ${limits.maxFailures} THEN coalesce(${users.tempLockedUntil}, ${tsz(now + limits.lockMs)}) ELSE ${users.tempLockedUntil} END`,
+        }).where(eq(users.id, userId)).returning({ failedLogins: users.failedLogins, tempLockedUntil: users.tempLockedUntil });
+        const state = { failedLogins: row?.failedLogins ?? 0, tempLockedUntil: row?.tempLockedUntil ?? null };
+        await insertAudit(tx, { ...audit, details: { ...audit.details, failed_logins: state.failedLogins, locked: state.tempLockedUntil !== null } }, now);
+        return state;
+      });
+    },
+    async clearLoginFailures(userId, now) {
+      await db.update(users).set({ failedLogins: 0, tempLockedUntil: null, updatedAt: now })
+        .where(and(eq(users.id, userId), or(gt(users.failedLogins, 0), isNotNull(users.tempLockedUntil))));
+    },
+    async update(userId, patch, now, audits) {
+      try {
+        return await db.transaction(async (tx) => {
+          const current = await lockUser(tx, userId);
+          if (!current) return undefined;
+          const { role, ...rest } = patch;
+          // An admin-locked user keeps the lock role; a role change applies when unlocked.
+          const roleSet = role === undefined ? {} : current.adminLocked ? { roleBeforeLock: role } : { role };
+          const [row] = await tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning();
+          // Deactivation takes effect at once: no session or key outlives it.
+          if (patch.isActive === false && current.isActive) await revokeAccess(tx, userId, now, 'user_deactivated');
+          for (const a of audits) await insertAudit(tx, a, now);
+          return row;
+        });
+      } catch (err) {
+        throw conflictFrom(err);
+      }
+    },
+    async setAdminLock(userId, locked, lockedRole, now, audit) {
+      return db.transaction(async (tx) => {
+        const current = await lockUser(tx, userId);
+        if (!current) return undefined;
+        if (current.adminLocked === locked) return current;
+        const [row] = locked
+          ? await tx.update(users).set({ adminLocked: true, roleBeforeLock: current.role, role: lockedRole, updatedAt: now })
+            .where(eq(users.id, userId)).returning()
+          : await tx.update(users).set({ adminLocked: false, role: current.roleBeforeLock ?? current.role, roleBeforeLock: null, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
+            .where(eq(users.id, userId)).returning();
+        if (locked) await revokeAccess(tx, userId, now, 'user_locked');
+        await insertAudit(tx, { ...audit, details: { ...audit.details, role_before: current.role, role_after: row?.role } }, now);
+        return row;
+      });
+    },
+    async delete(userId, now, audit) {
+      return db.transaction(async (tx) => {
+        await revokeAccess(tx, userId, now, 'user_deleted');
+        const deleted = await tx.delete(users).where(eq(users.id, userId)).returning({ id: users.id });
+        if (deleted.length === 0) return false;
+        await insertAudit(tx, audit, now);
+        return true;
+      });
+    },
+    async purgeExpiredTokens(now) {
+      const rows = await db.delete(userTokens).where(or(isNotNull(userTokens.usedAt), lte(userTokens.expiresAt, now)))
+        .returning({ tokenHash: userTokens.tokenHash });
+      return rows.length;
     },
   };
 }

@@ -1,0 +1,82 @@
+import type { Test } from 'tap';
+import { audits, ev, HOUR, newSession, newUser, T0, type ContractTarget } from './fixtures.js';
+
+/** The session store: create, read, list, delete (one, by user, expired) and login rotation. */
+export function sessionsContract(t: Test, target: ContractTarget): void {
+  t.test('sessions: create, read, delete', async (t) => {
+    const { store } = await target.fresh(t);
+    const u = await store.users.create(newUser(1));
+    const s = await store.sessions.create(newSession(1, u.id), ev('session_new', { targetUserId: u.id }));
+    t.same(s, newSession(1, u.id), 'every column round-trips');
+    t.same(await store.sessions.getByTokenHash('hash-session-1'), s);
+    t.equal(await store.sessions.getByTokenHash('nope'), undefined);
+    const expired = await store.sessions.create(newSession(2, u.id, { expiresAt: T0 - 1 }));
+    t.equal((await store.sessions.getByTokenHash(expired.tokenHash))?.id, 'ses_2', 'expired sessions are still returned');
+
+    await t.rejects(store.sessions.create(newSession(3, u.id, { tokenHash: 'hash-session-1' }), ev('session_new')), 'the token hash is unique');
+    await t.rejects(store.sessions.create(newSession(1, u.id, { tokenHash: 'other' }), ev('session_new')), 'the id is unique');
+    await t.rejects(store.sessions.create(newSession(4, 999), ev('session_new')), 'the user must exist');
+    t.equal((await audits(store, 'session_new')).length, 1, 'refused creates write no audit row');
+
+    t.same(await store.sessions.updateExtra('ses_1', { theme: 'dark', n: [1] }), { ...s, extra: { theme: 'dark', n: [1] } });
+    t.equal(await store.sessions.updateExtra('ses_none', {}), undefined);
+
+    t.equal(await store.sessions.delete('ses_1', T0 + 10, ev('session_delete')), true);
+    t.equal(await store.sessions.delete('ses_1', T0 + 11, ev('session_delete')), false, 'second delete');
+    t.equal(await store.sessions.delete('ses_none', T0 + 11, ev('session_delete')), false);
+    t.equal(await store.sessions.getByTokenHash('hash-session-1'), undefined);
+    t.equal((await audits(store, 'session_delete')).length, 1, 'one audit row per effective delete');
+  });
+
+  t.test('sessions: by user, expiry purge, login rotation', async (t) => {
+    const { store } = await target.fresh(t);
+    const u = await store.users.create(newUser(1));
+    const other = await store.users.create(newUser(2));
+    await store.sessions.create(newSession('b', u.id, { createdAt: T0 + 2 }));
+    await store.sessions.create(newSession('a', u.id, { createdAt: T0 + 2 }));
+    await store.sessions.create(newSession('c', u.id, { createdAt: T0 + 1 }));
+    await store.sessions.create(newSession('old', u.id, { expiresAt: T0 + 5 }));
+    await store.sessions.create(newSession('x', other.id));
+    t.same((await store.sessions.listByUser(u.id, T0 + 5)).map((s) => s.id), ['ses_c', 'ses_a', 'ses_b'],
+      'unexpired only, oldest first, then by id');
+
+    t.equal(await store.sessions.purgeExpired(T0 + 5), 1, 'expired at expiresAt');
+    t.equal(await store.sessions.purgeExpired(T0 + 5), 0);
+
+    t.equal(await store.sessions.deleteByUser(u.id, 'ses_a', T0 + 6, ev('logout_all')), 2, 'all but the kept one');
+    t.same((await store.sessions.listByUser(u.id, T0)).map((s) => s.id), ['ses_a']);
+    t.match(await audits(store, 'logout_all'), [{ details: { deleted: 2 } }]);
+    t.equal(await store.sessions.deleteByUser(u.id, null, T0 + 7), 1, 'without an audit event');
+    t.equal((await audits(store, 'logout_all')).length, 1);
+    t.equal((await store.sessions.listByUser(other.id, T0)).length, 1, 'other users keep theirs');
+
+    await store.users.recordLoginFailure(u.id, T0, { maxFailures: 1, lockMs: HOUR }, ev('login_failed'));
+    await store.sessions.create(newSession('anon', u.id));
+    const fresh = await store.sessions.rotateForLogin('ses_anon', newSession('new', u.id, { createdAt: T0 + 8 }), { passwordHash: '$argon2id$rehash' }, ev('login'));
+    t.same(fresh, newSession('new', u.id, { createdAt: T0 + 8 }));
+    t.equal(await store.sessions.getByTokenHash('hash-session-anon'), undefined, 'the presented session is replaced');
+    t.match(await store.users.getById(u.id), { failedLogins: 0, tempLockedUntil: null, lastLoginAt: T0 + 8, updatedAt: T0 + 8, passwordHash: '$argon2id$rehash' });
+    await store.sessions.rotateForLogin('ses_missing', newSession('new2', u.id, { createdAt: T0 + 9 }), {}, ev('login'));
+    t.match(await store.users.getById(u.id), { lastLoginAt: T0 + 9, passwordHash: '$argon2id$rehash' }, 'no rehash: hash kept');
+    t.equal((await audits(store, 'login')).length, 2);
+
+    await t.rejects(store.sessions.rotateForLogin('ses_new2', newSession('new3', u.id, { tokenHash: 'hash-session-new', createdAt: T0 + 10 }), {}, ev('login')),
+      'a refused new session rolls the rotation back');
+    t.ok(await store.sessions.getByTokenHash('hash-session-new2'), 'the presented session survives');
+    t.equal((await store.users.getById(u.id))?.lastLoginAt, T0 + 9, 'nor is the login recorded');
+    t.equal((await audits(store, 'login')).length, 2, 'nor audited');
+  });
+
+  t.test('two instances: racing session deletes', async (t) => {
+    const { store, another } = await target.fresh(t);
+    const b = await another();
+    const u = await store.users.create(newUser(1));
+    await store.sessions.create(newSession(1, u.id));
+    const deleted = await Promise.all([
+      store.sessions.delete('ses_1', T0 + 3, ev('session_delete')),
+      b.sessions.delete('ses_1', T0 + 3, ev('session_delete')),
+    ]);
+    t.same(deleted.sort(), [false, true], 'exactly one deletes');
+    t.equal((await audits(b, 'session_delete')).length, 1, 'one audit row');
+  });
+}
