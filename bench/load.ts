@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+
+/**
+ * The load generator, run as its own process pinned to the other core (`taskset -c 1 node
+ * --import tsx bench/load.ts <job.json>`). It runs autocannon's programmatic API with a
+ * per-request body taken from a list, and prints one JSON line: a LoadResult.
+ */
+
+export interface LoadJob {
+  /** One URL, or several (autocannon spreads the connections over them). */
+  url: string | string[];
+  headers: Record<string, string>;
+  /** JSON file holding an array of request bodies (strings). */
+  bodiesFile: string;
+  /**
+   * `cycle`: round-robin over the bodies. `once`: bodies are never meant to repeat; if the run
+   * outlasts the list they do, and are counted in `exhausted`.
+   */
+  order: 'cycle' | 'once';
+  connections: number;
+  /** Seconds of the measured run (ignored for `once`, which runs until the bodies are spent). */
+  duration: number;
+  /** Seconds of an unmeasured run first (JIT, caches, connection set-up). Uses the same body list. */
+  warmup: number;
+  pipelining?: number;
+  /** Fixed number of measured requests (overrides duration); `rest`: every body not used yet. */
+  amount?: number | 'rest';
+  /** Substring every response body must contain; the others are counted as mismatches. */
+  expect?: string;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  mismatches: number;
+  exhausted: number;
+  statusCodes: Record<string, number>;
+}
+
+async function main(jobFile: string): Promise<void> {
+  const job = JSON.parse(readFileSync(jobFile, 'utf8')) as LoadJob;
+  const bodies = JSON.parse(readFileSync(job.bodiesFile, 'utf8')) as string[];
+  if (bodies.length === 0) throw new Error('no request bodies');
+  let next = 0;
+  let mismatches = 0;
+  let exhausted = 0;
+  const requests = [{
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...job.headers },
+    setupRequest: (req: { body?: string | Buffer }) => {
+      if (job.order === 'once' && next >= bodies.length) exhausted++;
+      req.body = bodies[next++ % bodies.length]!;
+      return req;
+    },
+    onResponse: (_status: number, body: string) => {
+      if (job.expect !== undefined && !body.includes(job.expect)) mismatches++;
+    },
+  }];
+  const common = { url: job.url, connections: job.connections, pipelining: job.pipelining ?? 1, requests };
+
+  if (job.warmup > 0) {
+    const warm = autocannon({ ...common, duration: job.warmup });
+    await warm;
+    next += job.connections * (job.pipelining ?? 1); // margin: autocannon may have set up a few more
+  }
+  mismatches = 0;
+  exhausted = 0;
+  const left = bodies.length - next;
+  if (job.order === 'once' && left < job.connections * 10) throw new Error(`only ${left} unused bodies left after the warm-up`);
+  const amount = job.amount === 'rest' ? left - job.connections * (job.pipelining ?? 1) : job.amount;
+  const r = await autocannon(amount !== undefined ? { ...common, amount } : { ...common, duration: job.duration });
+  const statusCodes: Record<string, number> = {};
+  for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = Number(s.count);
+  const total = r.requests.total;
+  const out: LoadResult = {
+    requests: total,
+    seconds: r.duration,
+    rps: total / r.duration,
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    mismatches,
+    exhausted,
+    statusCodes,
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+await main(process.argv[2] ?? '');

@@ -1,0 +1,164 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { rssMiB, runToEnd, stop } from './proc.js';
+import { bodiesFile, check, runLoad, scenario, skipped, type Scenario, type Settings } from './scenarios.js';
+import { fillApiKeys, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
+import { ADMIN_SECRET, startBaseline, startService, stopService, type Service } from './service.js';
+
+/**
+ * The phases of a run that need more than one load: the baseline, the crypto bound, the login
+ * storm, RSS over many verifies, the 1,000,000-row table and the PostgreSQL slot.
+ */
+
+export async function baseline(s: Settings, sampleKey: string): Promise<Scenario> {
+  return scenario('baseline (bare Fastify echo)', async () => {
+    const b = await startBaseline(path.join(s.tmp, 'baseline.log'));
+    try {
+      const load = await runLoad(s, { url: b.url, action: 'echo', bodies: bodiesFile(s, [verifyBody(sampleKey)]), expect: '"valid":true' });
+      return { load };
+    } finally {
+      await stop(b.proc);
+    }
+  });
+}
+
+export interface CryptoBound {
+  /** Envelope decrypt+verify operations per second on one core, no HTTP. */
+  opsPerSec: number | null;
+  usPerOp: number | null;
+  note?: string;
+  raw?: unknown;
+}
+
+/**
+ * The in-process crypto bound: bench/crypto-bound.ts (reusing bench/crypto.ts, written with the
+ * API-key envelope) pinned to core 0 while the service is idle.
+ */
+export async function cryptoBound(s: Settings): Promise<CryptoBound> {
+  const file = path.join(path.dirname(new URL(import.meta.url).pathname), 'crypto-bound.ts');
+  if (!existsSync(path.join(path.dirname(file), 'crypto.ts'))) return { opsPerSec: null, usPerOp: null, note: 'bench/crypto.ts not available yet' };
+  process.stderr.write('bench: crypto bound (in-process)…\n');
+  try {
+    const out = await runToEnd('crypto', 0, [process.execPath, '--import', 'tsx', file, ...(s.quick ? ['--quick'] : [])],
+      { log: path.join(s.tmp, 'crypto.log') });
+    const raw = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+    const us = Number(raw.usPerOp);
+    return us > 0 ? { opsPerSec: 1e6 / us, usPerOp: us, raw } : { opsPerSec: null, usPerOp: null, note: 'no figure', raw };
+  } catch (err) {
+    return { opsPerSec: null, usPerOp: null, note: `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+  }
+}
+
+/** verify_apikey on the working set while `logins` (fresh anonymous sessions) log in at full speed. */
+export async function loginStorm(s: Settings, svc: Service, verifyBodies: string, logins: string): Promise<Scenario> {
+  return scenario('verify_apikey during a login storm', async () => {
+    const storm = runLoad(s, {
+      url: svc.url, action: 'user_login', secret: ADMIN_SECRET, bodies: logins, order: 'once',
+      connections: 8, warmup: 0, duration: s.warmup + s.measure + 2, expect: '"session_token"',
+    });
+    await sleep(1000);
+    const load = await runLoad(s, { url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true' });
+    const st = await storm;
+    return { load, extra: { logins_per_sec: st.rps, login_p99_ms: st.p99, login_problems: st.non2xx + st.mismatches + st.exhausted } };
+  });
+}
+
+/** RSS of the service before and after `count` verifies over the working set (pipelined). */
+export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: string, count: number): Promise<Scenario> {
+  return scenario(`verify_apikey × ${count.toLocaleString('en-US')} (RSS)`, async () => {
+    const before = rssMiB(svc.proc.pid);
+    const load = await runLoad(s, {
+      url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies,
+      amount: count, warmup: 0, pipelining: 4, expect: '"valid":true',
+    });
+    const after = rssMiB(svc.proc.pid);
+    return { load, note: 'pipelined ×4, for RSS only', extra: { rss_before_mib: before, rss_after_mib: after, rss_growth_mib: after - before } };
+  });
+}
+
+/**
+ * verify_apikey with `rows` keys in the table: the service is stopped, filler rows go straight
+ * into the SQLite file, and the service restarts on the same data dir. The verified keys are the
+ * working set issued through the API before.
+ */
+export async function largeTable(s: Settings, svc: Service, verifyBodies: string, rows: number, log: string): Promise<{ result: Scenario; svc: Service }> {
+  await stopService(svc);
+  let next = svc;
+  const result = await scenario(`verify_apikey, ${rows.toLocaleString('en-US')} keys stored`, async () => {
+    const file = path.join(svc.dataDir, 'authnzd.sqlite');
+    const have = fillApiKeys(file, 0).rows;
+    const fill = fillApiKeys(file, Math.max(0, rows - have));
+    process.stderr.write(`bench: inserted ${rows - have} rows in ${fill.seconds.toFixed(1)} s (table: ${fill.rows})\n`);
+    next = await startService({ dataDir: svc.dataDir, cpu: 0, log });
+    const load = await runLoad(s, { url: next.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true' });
+    return { load, extra: { rows: fill.rows, fill_seconds: fill.seconds } };
+  });
+  return { result, svc: next };
+}
+
+/**
+ * Issue 8's slot: two instances (one per core) on a fresh PostgreSQL database, verify_apikey on a
+ * working set issued through instance A, load spread over both. Skipped with a note when the
+ * database or the build's PostgreSQL support is not there.
+ */
+export async function postgresSlot(s: Settings, workingSet: number): Promise<Scenario> {
+  const name = 'verify_apikey, PostgreSQL, 2 instances';
+  const admin = 'postgres://postgres@127.0.0.1:5432/postgres';
+  let pg: typeof import('pg');
+  try {
+    pg = (await import('pg')).default as unknown as typeof import('pg');
+    const c = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 2000 });
+    await c.connect();
+    await c.end();
+  } catch (err) {
+    return skipped(name, `no PostgreSQL at 127.0.0.1:5432 (${err instanceof Error ? err.message : String(err)})`);
+  }
+  const db = `authnzd_bench_${process.pid}_${Date.now()}`;
+  const exec = async (sql: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try { await c.query(sql); } finally { await c.end(); }
+  };
+  await exec(`CREATE DATABASE ${db}`);
+  const started: Service[] = [];
+  try {
+    const env = { AUTHNZD_DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db}` };
+    const dir = (n: string) => { const d = path.join(s.tmp, `pg-${n}`); mkdirSync(d, { recursive: true }); return d; };
+    try {
+      started.push(await startService({ dataDir: dir('a'), cpu: 0, log: path.join(s.tmp, 'pg-a.log'), env }));
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const why = /PostgreSQL[^\n]*/.exec(msg)?.[0] ?? msg.split('\n')[0]!;
+      return skipped(name, `PostgreSQL store not available in this build (${why.slice(0, 160)})`);
+    }
+    started.push(await startService({ dataDir: dir('b'), cpu: 1, log: path.join(s.tmp, 'pg-b.log'), env }));
+    return await scenario(name, async () => {
+      const api = started[0]!.api;
+      const owner = await signUp(api, 'pg-owner@bench.example.test');
+      const keys = await issueKeys(api, owner.session, workingSet);
+      const bodies = keys.map(verifyBody);
+      const bad = await check(started[1]!.api, 'verify_apikey', bodies[0]!, 200, '"valid":true');
+      if (bad) return { load: null, note: `instance B: ${bad}` };
+      const load = await runLoad(s, {
+        url: started.map((x) => x.url), action: 'verify_apikey', secret: ADMIN_SECRET,
+        bodies: bodiesFile(s, bodies), expect: '"valid":true', cpu: null, connections: s.connections * 2,
+      });
+      return { load, note: 'load generator not pinned (both cores serve)' };
+    });
+  } finally {
+    for (const x of started) await stopService(x);
+    await exec(`DROP DATABASE IF EXISTS ${db}`).catch(() => undefined);
+  }
+}
+
+/** issue_apikey under load: every request writes a key row and its audit row. */
+export async function issueLoad(s: Settings, svc: Service, session: string): Promise<Scenario> {
+  return scenario('issue_apikey', async () => {
+    const body = JSON.stringify(issueBody(session));
+    const bad = await check(svc.api, 'issue_apikey', body, 201, '"apikey"');
+    if (bad) return { load: null, note: bad };
+    const load = await runLoad(s, { url: svc.url, action: 'issue_apikey', secret: ADMIN_SECRET, bodies: bodiesFile(s, [body]), expect: '"apikey"' });
+    return { load };
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * Pure helpers of the bench: percentiles, ratios, target checks and the markdown table. No I/O,
+ * so test/bench-report.test.ts covers them.
+ */
+
+export interface Row {
+  scenario: string;
+  rps: number | null;
+  p50: number | null;
+  p99: number | null;
+  /** Throughput divided by the baseline's (null when there is no throughput figure). */
+  ratio: number | null;
+  note?: string;
+}
+
+export interface Target {
+  name: string;
+  /** Measured value and the bound it must meet. */
+  value: number | null;
+  bound: number;
+  /** `min`: value ≥ bound; `max`: value ≤ bound. */
+  kind: 'min' | 'max';
+  unit?: string;
+}
+
+/** Nearest-rank percentile of an ascending array (p in 0..100). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
+/** a / b, or null when either is missing or b is not positive. */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined || !(b > 0) || !Number.isFinite(a)) return null;
+  return a / b;
+}
+
+export function met(t: Target): boolean | null {
+  if (t.value === null || !Number.isFinite(t.value)) return null;
+  return t.kind === 'min' ? t.value >= t.bound : t.value <= t.bound;
+}
+
+/** Numbers for humans: thousands separators for big values, 2 significant decimals for small. */
+export function fmt(v: number | null | undefined, digits = 2): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  return v.toFixed(digits);
+}
+
+/** A markdown table; columns listed in `right` are right-aligned (numbers). */
+export function table(header: string[], rows: string[][], right: number[] = []): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    `| ${header.map(esc).join(' | ')} |`,
+    `|${header.map((_, i) => (right.includes(i) ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ];
+  return lines.join('\n');
+}
+
+export function resultsTable(rows: readonly Row[]): string {
+  return table(
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', '× baseline', 'note'],
+    rows.map((r) => [r.scenario, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.ratio), r.note ?? '']),
+    [1, 2, 3, 4],
+  );
+}
+
+export function targetsTable(targets: readonly Target[]): string {
+  return table(
+    ['target', 'measured', 'bound', 'met'],
+    targets.map((t) => {
+      const ok = met(t);
+      const unit = t.unit ? ` ${t.unit}` : '';
+      return [t.name, `${fmt(t.value)}${unit}`, `${t.kind === 'min' ? '≥' : '≤'} ${fmt(t.bound)}${unit}`, ok === null ? 'n/a' : ok ? 'yes' : '**no**'];
+    }),
+    [1, 2],
+  );
+}

@@ -1,0 +1,171 @@
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { baseline, cryptoBound, issueLoad, largeTable, loginStorm, postgresSlot, rssOverVerifies } from './phases.js';
+import { rssMiB } from './proc.js';
+import { ratio, resultsTable, targetsTable, type Target } from './report.js';
+import { bodiesFile, check, runLoad, scenario, skipped, toRow, type Scenario, type Settings } from './scenarios.js';
+import { anonymousSessions, BENCH_PASSWORD, issueKeys, login, signUp, verifyBody } from './seed.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_SECRET, repoRoot, startService, stopService } from './service.js';
+
+/**
+ * `npm run bench [-- --quick] [-- --keep]`: builds, then measures the built service against a
+ * bare Fastify baseline in the same run, prints markdown tables on stdout and writes the JSON to
+ * bench/results/. Progress goes to stderr. Service on core 0, load generators on core 1.
+ */
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'no-pg': { type: 'boolean' } } });
+const quick = args.quick === true;
+const sizes = quick
+  ? { workingSet: 300, cold: 4000, logins: 400, rssVerifies: 50_000, tableRows: 50_000 }
+  : { workingSet: 1000, cold: 25_000, logins: 1500, rssVerifies: 1_000_000, tableRows: 1_000_000 };
+const s: Settings = {
+  quick,
+  tmp: mkdtempSync(path.join(tmpdir(), 'authnzd-bench-')),
+  measure: quick ? 2 : 8,
+  warmup: quick ? 1 : 2,
+  connections: 10,
+};
+const t0 = Date.now();
+const dataDir = path.join(s.tmp, 'data');
+mkdirSync(dataDir);
+if (!existsSync(path.join(repoRoot, 'dist/src/server.js'))) throw new Error('dist/src/server.js missing: run `npm run build` (npm run bench does)');
+process.stderr.write(`bench: ${quick ? 'quick' : 'full'} run, work dir ${s.tmp}\n`);
+
+const scenarios: Scenario[] = [];
+const rss: Record<string, number> = {};
+let svc = await startService({ dataDir, cpu: 0, log: path.join(s.tmp, 'authnzd.log') });
+rss.after_start = rssMiB(svc.proc.pid);
+const api = svc.api;
+const has = async (a: string) => api.has(a);
+
+// Seeding, all through the HTTP API.
+const seedStart = Date.now();
+const canSession = await has('session_new');
+const canLogin = canSession && (await has('user_login'));
+const canSignUp = canLogin && (await has('user_new')) && (await has('user_verify_email'));
+const owner = canSignUp ? await signUp(api, 'owner@bench.example.test') : canLogin ? await login(api, ADMIN_EMAIL, ADMIN_PASSWORD) : null;
+// Logins go to another user than the key owner's, so no login touches the verified keys.
+const [stormEmail, stormPassword] = canSignUp
+  ? [(await signUp(api, 'storm@bench.example.test'), 'storm@bench.example.test'), BENCH_PASSWORD]
+  : [ADMIN_EMAIL, ADMIN_PASSWORD];
+const canIssue = owner !== null && (await has('issue_apikey'));
+const canVerify = canIssue && (await has('verify_apikey'));
+const ws = canIssue ? await issueKeys(api, owner.session, sizes.workingSet) : [];
+const cold = canVerify ? await issueKeys(api, owner.session, sizes.cold) : [];
+const sessions = canSession ? await anonymousSessions(api, sizes.workingSet) : [];
+const loginSessions = canLogin ? await anonymousSessions(api, sizes.logins * 2) : [];
+const seedSeconds = (Date.now() - seedStart) / 1000;
+rss.after_seed = rssMiB(svc.proc.pid);
+process.stderr.write(`bench: seeded ${ws.length + cold.length} keys, ${sessions.length + loginSessions.length} sessions in ${seedSeconds.toFixed(1)} s\n`);
+
+const sampleKey = ws[0] ?? `azk_${'x'.repeat(600)}`;
+const base = await baseline(s, sampleKey);
+const crypto = await cryptoBound(s);
+
+const wsBodies = bodiesFile(s, ws.map(verifyBody));
+const load = (action: string, bodies: string, expect: string, extra: Partial<Parameters<typeof runLoad>[1]> = {}) =>
+  runLoad(s, { url: svc.url, action, secret: ADMIN_SECRET, bodies, expect, ...extra });
+
+let verifyRepeat: Scenario | undefined;
+let verifyCold: Scenario | undefined;
+if (canVerify) {
+  verifyRepeat = await scenario(`verify_apikey, ${ws.length} repeat keys`, async () => {
+    const bad = await check(api, 'verify_apikey', verifyBody(ws[0]!), 200, '"valid":true');
+    return bad ? { load: null, note: bad } : { load: await load('verify_apikey', wsBodies, '"valid":true') };
+  });
+  scenarios.push(verifyRepeat);
+  verifyCold = await scenario(`verify_apikey, ${cold.length.toLocaleString('en-US')} never-repeated keys`, async () => ({
+    load: await load('verify_apikey', bodiesFile(s, cold.map(verifyBody)), '"valid":true', { order: 'once', amount: 'rest', warmup: quick ? 0.5 : 1 }),
+  }));
+  scenarios.push(verifyCold);
+} else scenarios.push(skipped('verify_apikey', 'issue_apikey/verify_apikey not available yet'));
+rss.after_verify = rssMiB(svc.proc.pid);
+
+if (sessions.length && (await has('session_exists'))) {
+  scenarios.push(await scenario('session_exists', async () => {
+    const bodies = sessions.map((t) => JSON.stringify({ session_token: t }));
+    const bad = await check(api, 'session_exists', bodies[0]!, 200, '"exists":true');
+    return bad ? { load: null, note: bad } : { load: await load('session_exists', bodiesFile(s, bodies), '"exists":true') };
+  }));
+} else scenarios.push(skipped('session_exists', 'not available yet'));
+
+if (await has('check_access')) {
+  scenarios.push(await scenario('check_access', async () => {
+    const body = JSON.stringify({ user_id: owner?.userId ?? 1, action: 'view', item: 'apikey', owner_id: owner?.userId ?? 1, visibility: 'private' });
+    const bad = await check(api, 'check_access', body, 200, '"allowed":true');
+    return bad ? { load: null, note: bad } : { load: await load('check_access', bodiesFile(s, [body]), '"allowed":true') };
+  }));
+} else scenarios.push(skipped('check_access', 'not available yet'));
+
+if (canIssue) scenarios.push(await issueLoad(s, svc, owner!.session));
+else scenarios.push(skipped('issue_apikey', 'not available yet'));
+
+const half = Math.floor(loginSessions.length / 2);
+const loginBodies = (from: number, to: number) =>
+  bodiesFile(s, loginSessions.slice(from, to).map((t) => JSON.stringify({ session_token: t, email: stormEmail, password: stormPassword })));
+if (loginSessions.length) {
+  scenarios.push(await scenario('user_login (argon2id)', async () => ({
+    load: await load('user_login', loginBodies(0, half), '"session_token"', { order: 'once', connections: 8 }),
+  })));
+  if (canVerify) scenarios.push(await loginStorm(s, svc, wsBodies, loginBodies(half, loginSessions.length)));
+} else scenarios.push(skipped('user_login', 'not available yet'));
+
+let rssRun: Scenario | undefined;
+let large: Scenario | undefined;
+if (canVerify) {
+  rssRun = await rssOverVerifies(s, svc, wsBodies, sizes.rssVerifies);
+  scenarios.push(rssRun);
+  const r = await largeTable(s, svc, wsBodies, sizes.tableRows, path.join(s.tmp, 'authnzd-large.log'));
+  svc = r.svc;
+  large = r.result;
+  scenarios.push(large);
+}
+await stopService(svc);
+if (!args['no-pg']) scenarios.push(await postgresSlot(s, sizes.workingSet));
+
+// Report.
+const b = base.load;
+const find = (prefix: string) => scenarios.find((x) => x.name.startsWith(prefix))?.load ?? null;
+const vr = verifyRepeat?.load ?? null;
+const storm = find('verify_apikey during');
+const targets: Target[] = [
+  { name: 'verify_apikey repeat: throughput × baseline', value: ratio(vr?.rps, b?.rps), bound: 0.6, kind: 'min' },
+  { name: 'verify_apikey repeat: p99 × baseline p99', value: ratio(vr?.p99, b?.p99), bound: 2, kind: 'max' },
+  { name: 'verify_apikey cold: throughput × crypto bound', value: ratio(verifyCold?.load?.rps, crypto.opsPerSec), bound: 0.8, kind: 'min' },
+  { name: 'session_exists: throughput × baseline', value: ratio(find('session_exists')?.rps, b?.rps), bound: 0.6, kind: 'min' },
+  { name: 'check_access: throughput × baseline', value: ratio(find('check_access')?.rps, b?.rps), bound: 0.6, kind: 'min' },
+  { name: 'issue_apikey throughput', value: find('issue_apikey')?.rps ?? null, bound: 2000, kind: 'min', unit: '/s' },
+  { name: 'verify p99 during login storm × without', value: ratio(storm?.p99, vr?.p99), bound: 3, kind: 'max' },
+  { name: `verify with ${sizes.tableRows.toLocaleString('en-US')} keys × with ${ws.length}`, value: ratio(large?.load?.rps, vr?.rps), bound: 0.85, kind: 'min' },
+  { name: `RSS growth over ${sizes.rssVerifies.toLocaleString('en-US')} verifies`, value: (rssRun?.extra?.rss_growth_mib as number | undefined) ?? null, bound: 50, kind: 'max', unit: 'MiB' },
+];
+const rows = [base, ...scenarios].map((x) => toRow(x, b));
+const cryptoLine = crypto.opsPerSec
+  ? `In-process crypto bound (one envelope decrypt + verify, core 0): ${Math.round(crypto.opsPerSec).toLocaleString('en-US')} ops/s (${crypto.usPerOp?.toFixed(1)} µs/op).`
+  : `In-process crypto bound: ${crypto.note ?? 'n/a'}.`;
+const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, load_average: (await import('node:os')).loadavg() };
+const commit = (() => { try { return execSync('git rev-parse --short HEAD', { cwd: repoRoot }).toString().trim(); } catch { return '?'; } })();
+const md = [
+  `## authnzd bench — ${new Date().toISOString()} (${quick ? 'quick' : 'full'}, commit ${commit})`, '',
+  resultsTable(rows), '', cryptoLine, '',
+  `RSS (MiB): ${Object.entries(rss).map(([k, v]) => `${k} ${v}`).join(', ')}${rssRun?.extra ? `; before/after ${sizes.rssVerifies.toLocaleString('en-US')} verifies ${rssRun.extra.rss_before_mib} → ${rssRun.extra.rss_after_mib}` : ''}.`, '',
+  targetsTable(targets), '',
+  `Machine: ${machine.nproc} CPUs (${machine.cpu}), Node ${machine.node}, load average at end ${machine.load_average.map((x) => x.toFixed(2)).join(' ')}. Seeding ${seedSeconds.toFixed(1)} s; whole run ${((Date.now() - t0) / 1000).toFixed(0)} s.`,
+].join('\n');
+process.stdout.write(md + '\n');
+
+const resultsDir = path.join(repoRoot, 'bench/results');
+mkdirSync(resultsDir, { recursive: true });
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const out = path.join(resultsDir, `${quick ? 'quick-' : ''}${stamp}.json`);
+writeFileSync(out, JSON.stringify({
+  date: new Date().toISOString(), commit, quick, command: `npm run bench${quick ? ' -- --quick' : ''}`, machine,
+  settings: { ...s, tmp: undefined, sizes }, seed_seconds: seedSeconds, run_seconds: (Date.now() - t0) / 1000,
+  baseline: base, crypto, rss, scenarios, targets: targets.map((t) => ({ ...t, met: t.value === null ? null : t.kind === 'min' ? t.value >= t.bound : t.value <= t.bound })),
+}, null, 2) + '\n');
+process.stderr.write(`bench: wrote ${path.relative(repoRoot, out)}\n`);
+if (!args.keep) rmSync(s.tmp, { recursive: true, force: true });
+else process.stderr.write(`bench: kept ${s.tmp}\n`);

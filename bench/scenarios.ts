@@ -1,0 +1,127 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LoadJob, LoadResult } from './load.js';
+import { runToEnd } from './proc.js';
+import { ratio, type Row } from './report.js';
+import type { Api } from './seed.js';
+
+/**
+ * Scenario plumbing: a load run is a job file plus a body list handed to bench/load.ts in its
+ * own process on core 1; a scenario is one such run (or two at once) plus its checks.
+ */
+
+export const benchDir = import.meta.dirname;
+
+export interface Settings {
+  quick: boolean;
+  tmp: string;
+  /** Seconds of each measured run, and of the unmeasured warm-up before it. */
+  measure: number;
+  warmup: number;
+  connections: number;
+}
+
+export interface Scenario {
+  name: string;
+  /** null when skipped or failed (see note). */
+  load: LoadResult | null;
+  note?: string;
+  /** Extra figures of the scenario (RSS, rows, seconds of seeding…). */
+  extra?: Record<string, unknown>;
+}
+
+let bodyFiles = 0;
+/** Writes a body list once and returns its path (the lists can be tens of MB: not in the job). */
+export function bodiesFile(s: Settings, bodies: string[]): string {
+  const file = path.join(s.tmp, `bodies-${++bodyFiles}.json`);
+  writeFileSync(file, JSON.stringify(bodies));
+  return file;
+}
+
+export interface LoadSpec {
+  url: string | string[];
+  action: string;
+  secret?: string;
+  bodies: string;
+  order?: LoadJob['order'];
+  expect?: string;
+  connections?: number;
+  pipelining?: number;
+  amount?: LoadJob['amount'];
+  duration?: number;
+  warmup?: number;
+  /** CPU of the load generator: 1 normally, null to let it float (PostgreSQL slot). */
+  cpu?: number | null;
+}
+
+let jobs = 0;
+export async function runLoad(s: Settings, spec: LoadSpec): Promise<LoadResult> {
+  const urls = (Array.isArray(spec.url) ? spec.url : [spec.url]).map((u) => `${u}/v1/${spec.action}`);
+  const job: LoadJob = {
+    url: urls.length === 1 ? urls[0]! : urls,
+    headers: spec.secret ? { authorization: `Bearer ${spec.secret}` } : {},
+    bodiesFile: spec.bodies,
+    order: spec.order ?? 'cycle',
+    connections: spec.connections ?? s.connections,
+    duration: spec.duration ?? s.measure,
+    warmup: spec.warmup ?? s.warmup,
+    ...(spec.pipelining ? { pipelining: spec.pipelining } : {}),
+    ...(spec.amount !== undefined ? { amount: spec.amount } : {}),
+    ...(spec.expect !== undefined ? { expect: spec.expect } : {}),
+  };
+  const file = path.join(s.tmp, `job-${++jobs}-${spec.action}.json`);
+  writeFileSync(file, JSON.stringify(job));
+  const out = await runToEnd(`load ${spec.action}`, spec.cpu === undefined ? 1 : spec.cpu,
+    [process.execPath, '--import', 'tsx', path.join(benchDir, 'load.ts'), file], { log: path.join(s.tmp, 'load.log') });
+  const last = out.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as LoadResult;
+}
+
+/** Problems worth a note next to the figures: error answers, wrong bodies, reused bodies. */
+export function problems(r: LoadResult): string {
+  const p: string[] = [];
+  if (r.non2xx) p.push(`${r.non2xx} non-2xx (${Object.entries(r.statusCodes).map(([c, n]) => `${c}×${n}`).join(', ')})`);
+  if (r.mismatches) p.push(`${r.mismatches} unexpected bodies`);
+  if (r.exhausted) p.push(`${r.exhausted} reused bodies`);
+  if (r.errors) p.push(`${r.errors} errors`);
+  return p.join('; ');
+}
+
+/** One sanity call before loading a scenario: the answer must be what the load expects. */
+export async function check(api: Api, action: string, body: string, status: number, expect: string): Promise<string | null> {
+  const r = await api.call(action, JSON.parse(body));
+  const text = JSON.stringify(r.json);
+  return r.status === status && text.includes(expect) ? null : `sanity call answered ${r.status} ${text.slice(0, 200)}`;
+}
+
+export async function scenario(name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
+  process.stderr.write(`bench: ${name}…\n`);
+  try {
+    const r = { name, ...(await fn()) };
+    const extra = r.load ? problems(r.load) : '';
+    if (extra) r.note = r.note ? `${r.note}; ${extra}` : extra;
+    process.stderr.write(`bench: ${name}: ${r.load ? `${Math.round(r.load.rps)} req/s, p99 ${r.load.p99} ms` : ''} ${r.note ?? ''}\n`);
+    return r;
+  } catch (err) {
+    const note = `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+    process.stderr.write(`bench: ${name}: ${note}\n`);
+    return { name, load: null, note };
+  }
+}
+
+export function skipped(name: string, why: string): Scenario {
+  process.stderr.write(`bench: ${name}: skipped (${why})\n`);
+  return { name, load: null, note: `skipped: ${why}` };
+}
+
+export function toRow(sc: Scenario, baseline: LoadResult | null): Row {
+  const l = sc.load;
+  return {
+    scenario: sc.name,
+    rps: l?.rps ?? null,
+    p50: l?.p50 ?? null,
+    p99: l?.p99 ?? null,
+    ratio: ratio(l?.rps, baseline?.rps),
+    ...(sc.note ? { note: sc.note } : {}),
+  };
+}
