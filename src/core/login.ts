@@ -39,7 +39,7 @@ export function credentialError(r: Extract<CredentialResult, { ok: false }>): Ap
 
 export class LoginGuard {
   /** Replaceable in tests, so backoff is observed without waiting. */
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   /** Failure counts of unknown emails (memory only, bounded): they slow down like known ones. */
   private readonly unknown = new Map<string, number>();
 
