@@ -1,0 +1,148 @@
+import type { Claims } from '../crypto/envelope.js';
+import { sealApiKey } from '../crypto/envelope.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Store } from '../db/store.js';
+import type { NewApiKey } from '../db/store/apikeys.js';
+import type { ApiKey, AuditEvent, User } from '../db/types.js';
+import { ApiError } from '../errors.js';
+import type { Limiter } from '../ratelimit/limiter.js';
+import { evaluateAccess, type Policy } from '../policy/evaluate.js';
+import { bindIpColumn, resolveBinding, type BindRequest } from './ip-binding.js';
+import { requireSession, userIsUsable } from './sessions.js';
+import { hashToken, newId, newToken } from './tokens.js';
+import type { UsageBuffer } from './usage-buffer.js';
+import type { VerifyCache } from './verify-cache.js';
+
+/*
+ * API keys (SPEC §4): issue, revoke, list. Verify is in apikey-verify.ts, refresh in
+ * apikey-refresh.ts. The key itself is never stored: the database keeps the claims that matter
+ * for revocation and listing, and the SHA-256 of the random `tkn` claim.
+ */
+
+export const ISSUER = 'authnzd';
+
+export interface ApiKeyDeps {
+  store: Store;
+  keyring: Keyring;
+  now(): number;
+  cache: VerifyCache;
+  usage: UsageBuffer;
+  policy(): Policy;
+  limiter: Limiter | undefined;
+}
+
+/** Who asked, for audit rows. */
+export type AuditContext = Pick<AuditEvent, 'requestId' | 'client'>;
+
+export interface KeySpec {
+  owner: User;
+  kind: 'session' | 'standalone';
+  sessionId?: string;
+  familyId?: string;
+  ipAddress: string;
+  userAgent?: string;
+  audience: string;
+  subject: string | string[];
+  apiVersion: string | number;
+  /** Seconds. */
+  expiresIn: number;
+  notBefore?: number;
+  /** Epoch ms the key may not outlive (its session's expiry). */
+  notAfter?: number;
+  scopes?: string[];
+  bind?: BindRequest;
+}
+
+/** Builds the claims and the database row of a new key, and seals the key string. */
+export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec: KeySpec): Promise<{ apikey: string; row: NewApiKey; claims: Claims }> {
+  const iat = Math.floor(deps.now() / 1000);
+  const nbf = iat + (spec.notBefore ?? 0);
+  let exp = iat + spec.expiresIn;
+  if (spec.notAfter !== undefined) exp = Math.min(exp, Math.floor(spec.notAfter / 1000));
+  const { ipa, usa } = resolveBinding(spec.bind, spec.ipAddress, spec.userAgent);
+  const claims: Claims = {
+    jti: newId('key_'), tkn: newToken(), knd: spec.kind, iss: ISSUER, aud: spec.audience, sub: spec.subject,
+    ver: spec.apiVersion, uid: spec.owner.id, rol: spec.owner.role,
+    ...(spec.scopes ? { scp: spec.scopes } : {}), ...(ipa !== undefined ? { ipa } : {}), ...(usa !== undefined ? { usa } : {}),
+    iat, nbf, exp,
+  };
+  const apikey = await sealApiKey(claims, deps.keyring);
+  const row: NewApiKey = {
+    id: claims.jti, tokenHash: hashToken(claims.tkn), kind: spec.kind, userId: spec.owner.id, role: spec.owner.role,
+    sessionId: spec.sessionId ?? null, familyId: spec.familyId ?? null, audience: spec.audience, subject: spec.subject,
+    apiVersion: String(spec.apiVersion), scopes: spec.scopes ?? null, bindIp: bindIpColumn(ipa), bindUserAgent: usa ?? null,
+    issuedAt: iat * 1000, notBefore: nbf * 1000, expiresAt: exp * 1000,
+  };
+  return { apikey, row, claims };
+}
+
+/** 403 `permission_denied` unless the policy lets `actor` do `action` on an `apikey` owned by `ownerId`. */
+export function authorize(deps: Pick<ApiKeyDeps, 'policy'>, actor: User, action: 'create' | 'delete' | 'list', ownerId: number): void {
+  const decision = userIsUsable(actor)
+    ? evaluateAccess(deps.policy(), { actorId: actor.id, role: actor.role, action, item: 'apikey', ownerId, visibility: 'private' })
+    : { allowed: false as const, reason: 'user_inactive' };
+  if (!decision.allowed) throw new ApiError('permission_denied', `The policy does not let this user ${action} this API key (${decision.reason}).`);
+}
+
+export interface IssueRequest {
+  sessionToken: string;
+  ipAddress: string;
+  userAgent: string;
+  audience: string;
+  subject: string | string[];
+  apiVersion: string | number;
+  expiresIn: number;
+  notBefore?: number;
+  scopes?: string[];
+  bind?: BindRequest;
+}
+
+/** issue_apikey: a session key for the session's user, who must be allowed to `create` an `apikey`. */
+export async function issueSessionKey(deps: ApiKeyDeps, req: IssueRequest, audit: AuditContext) {
+  const { session, user } = await requireSession(deps.store, req.sessionToken, deps.now(), { ipAddress: req.ipAddress, userAgent: req.userAgent });
+  authorize(deps, user, 'create', user.id);
+  const { apikey, row } = await mintApiKey(deps, {
+    ...req, owner: user, kind: 'session', sessionId: session.id, notAfter: session.expiresAt,
+  });
+  await deps.store.apikeys.create(row, undefined, issueAudit(row, user.id, audit));
+  return { apikey, keyId: row.id, expiresAt: row.expiresAt, notBefore: row.notBefore };
+}
+
+export function issueAudit(row: NewApiKey, actorUserId: number | null, audit: AuditContext): AuditEvent {
+  return {
+    ...audit, event: 'apikey_issue', outcome: 'success', actorUserId, targetUserId: row.userId, subject: row.id,
+    details: { kind: row.kind, audience: row.audience, expires_at: new Date(row.expiresAt).toISOString(), ...(row.familyId ? { family_id: row.familyId } : {}) },
+  };
+}
+
+/** revoke_apikey: the owner (policy `delete` on own keys) or someone allowed to `delete` others' keys. */
+export async function revokeKey(deps: ApiKeyDeps, req: { sessionToken: string; keyId: string; reason?: string }, audit: AuditContext): Promise<void> {
+  const { user } = await requireSession(deps.store, req.sessionToken, deps.now());
+  const key = await deps.store.apikeys.getById(req.keyId);
+  if (!key) throw new ApiError('not_found', 'No such API key.');
+  authorize(deps, user, 'delete', key.userId);
+  await deps.store.apikeys.revoke(key.id, deps.now(), req.reason ?? 'revoked', {
+    ...audit, event: 'apikey_revoke', outcome: 'success', actorUserId: user.id, targetUserId: key.userId, subject: key.id,
+    details: { reason: req.reason ?? 'revoked' },
+  });
+}
+
+/** revoke_all_apikeys: every live key of the actor, or of `targetUserId` when the policy allows. */
+export async function revokeAllKeys(deps: ApiKeyDeps, req: { sessionToken: string; targetUserId?: number }, audit: AuditContext): Promise<number> {
+  const { user } = await requireSession(deps.store, req.sessionToken, deps.now());
+  const target = req.targetUserId ?? user.id;
+  if (target !== user.id && !(await deps.store.users.getById(target))) throw new ApiError('not_found', `No user ${target}.`);
+  authorize(deps, user, 'delete', target);
+  return deps.store.apikeys.revokeAllOfUser(target, deps.now(), 'revoked_all', {
+    ...audit, event: 'apikey_revoke_all', outcome: 'success', actorUserId: user.id, targetUserId: target,
+  });
+}
+
+/** list_apikeys: the actor's keys, or another user's when the policy allows `list` on them. */
+export async function listKeys(deps: ApiKeyDeps, req: { sessionToken: string; targetUserId?: number }): Promise<ApiKey[]> {
+  const { user } = await requireSession(deps.store, req.sessionToken, deps.now());
+  const target = req.targetUserId ?? user.id;
+  if (target !== user.id && !(await deps.store.users.getById(target))) throw new ApiError('not_found', `No user ${target}.`);
+  authorize(deps, user, 'list', target);
+  return deps.store.apikeys.listByUser(target);
+}

@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { ApiError } from '../errors.js';
+
+/*
+ * Binding of an API key to the end user's IP and user agent (SPEC §4.1). `ipa` is one exact
+ * address (the default) or a list of CIDR blocks; `usa` is the SHA-256 of the user agent.
+ * Addresses are compared in canonical form, and an IPv4-mapped IPv6 address (::ffff:1.2.3.4)
+ * is the same client as its IPv4 form: dual-stack proxies report either.
+ */
+
+export interface BindRequest {
+  ip?: boolean | string[];
+  user_agent?: boolean;
+}
+
+export interface Binding {
+  ipa: string | string[] | undefined;
+  usa: string | undefined;
+}
+
+type Addr = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** Parses an address, folding IPv4-mapped IPv6 onto IPv4. */
+function canonical(ip: string): Addr {
+  return ipaddr.process(ip);
+}
+
+/** A CIDR block in canonical form; an IPv4-mapped IPv6 block (::ffff:a.b.c.d/n, n ≥ 96) becomes IPv4. */
+function canonicalCidr(cidr: string): [Addr, number] {
+  const [addr, bits] = ipaddr.parseCIDR(cidr);
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
+  }
+  return [addr, bits];
+}
+
+export function userAgentHash(userAgent: string): string {
+  return createHash('sha256').update(userAgent).digest('base64url');
+}
+
+/** The binding claims for a new key. Invalid CIDR blocks are a 400 naming the block. */
+export function resolveBinding(bind: BindRequest | undefined, ip: string, userAgent: string | undefined): Binding {
+  const bindIp = bind?.ip ?? true;
+  let ipa: string | string[] | undefined;
+  if (bindIp === true) ipa = canonical(ip).toString();
+  else if (Array.isArray(bindIp)) {
+    ipa = bindIp.map((cidr, i) => {
+      if (!ipaddr.isValidCIDR(cidr)) {
+        throw new ApiError('invalid_request', `bind.ip[${i}] is not a CIDR block`, { details: [{ path: `/bind/ip/${i}`, message: 'must be a CIDR block like 10.0.0.0/8 or 2001:db8::/32' }] });
+      }
+      const [addr, bits] = canonicalCidr(cidr);
+      return `${addr.toString()}/${bits}`;
+    });
+  }
+  const usa = (bind?.user_agent ?? true) && userAgent !== undefined ? userAgentHash(userAgent) : undefined;
+  return { ipa, usa };
+}
+
+/** True when `ip` satisfies the key's `ipa` claim (no claim: any address). */
+export function ipAllowed(ipa: string | string[] | undefined, ip: string): boolean {
+  if (ipa === undefined) return true;
+  let addr: Addr;
+  try {
+    addr = canonical(ip);
+  } catch {
+    return false;
+  }
+  if (typeof ipa === 'string') return ipaddr.isValid(ipa) && canonical(ipa).toString() === addr.toString();
+  return ipa.some((cidr) => {
+    try {
+      const range = canonicalCidr(cidr);
+      return range[0].kind() === addr.kind() && addr.match(range);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The stored form of the binding (api_keys.bind_ip is a JSON list). */
+export function bindIpColumn(ipa: string | string[] | undefined): string[] | null {
+  return ipa === undefined ? null : typeof ipa === 'string' ? [ipa] : ipa;
+}
