@@ -1,6 +1,8 @@
 import type { Test } from 'tap';
+import { apikeysContract } from './contract/apikeys.js';
 import { basicsContract } from './contract/basics.js';
 import type { ContractTarget } from './contract/fixtures.js';
+import { keyringContract } from './contract/keyring.js';
 import { sessionsContract } from './contract/sessions.js';
 import { usersContract } from './contract/users.js';
 
@@ -16,4 +18,6 @@ export function storeContract(t: Test, target: ContractTarget): void {
   basicsContract(t, target);
   usersContract(t, target);
   sessionsContract(t, target);
+  apikeysContract(t, target);
+  keyringContract(t, target);
 }

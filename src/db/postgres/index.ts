@@ -1,7 +1,9 @@
 import type { Store } from '../store.js';
+import { pgApiKeyStore } from './apikeys.js';
 import { pgAuditStore } from './audit.js';
 import { pgClientStore } from './clients.js';
 import { openPostgres } from './db.js';
+import { pgKeyringStore } from './keyring.js';
 import { pgSessionStore } from './sessions.js';
 import { pgUserStore } from './users.js';
 
@@ -15,6 +17,8 @@ export async function createPostgresStore(url: string, opts: { max?: number } = 
     users: pgUserStore(db),
     sessions: pgSessionStore(db),
     audit: pgAuditStore(db),
+    apikeys: pgApiKeyStore(db),
+    keyring: pgKeyringStore(db),
     async ping() {
       await pool.query('SELECT 1');
     },

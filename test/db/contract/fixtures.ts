@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import type { Store } from '../../../src/db/store.js';
+import type { NewApiKey, NewRefreshToken } from '../../../src/db/store/apikeys.js';
 import type { NewSession } from '../../../src/db/store/sessions.js';
 import type { NewUser, NewUserToken } from '../../../src/db/store/users.js';
 import type { AuditEvent } from '../../../src/db/types.js';
@@ -43,4 +44,16 @@ export function newToken(n: number | string, over: Partial<NewUserToken> = {}): 
 /** Rows of `event` in the audit log, oldest first. */
 export async function audits(store: Store, event: string) {
   return (await store.audit.query({ event, limit: 1000 })).reverse();
+}
+
+export function newKey(id: string, userId: number, over: Partial<NewApiKey> = {}): NewApiKey {
+  return {
+    id, tokenHash: `hash-${id}`, kind: 'standalone', userId, role: 'authenticated', sessionId: null, familyId: null,
+    audience: 'api.example.test', subject: ['/a', '/b'], apiVersion: '1', scopes: ['read'], bindIp: ['192.0.2.0/24'],
+    bindUserAgent: 'ua/1', issuedAt: T0, notBefore: T0, expiresAt: T0 + HOUR, ...over,
+  };
+}
+
+export function newRefresh(n: number | string, apiKeyId: string, familyId: string, userId: number, over: Partial<NewRefreshToken> = {}): NewRefreshToken {
+  return { tokenHash: `hash-refresh-${n}`, familyId, apiKeyId, userId, createdAt: T0, notBefore: T0, expiresAt: T0 + 24 * HOUR, ...over };
 }
