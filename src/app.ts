@@ -18,6 +18,7 @@ import metrics from './plugins/metrics.js';
 import sessions from './plugins/sessions.js';
 import policy from './plugins/policy.js';
 import rateLimit from './plugins/rate-limit.js';
+import rateLimitHooks from './ratelimit/hooks.js';
 import { Readiness } from './readiness.js';
 import auditActions from './routes/actions/audit.js';
 import loginActions from './routes/actions/login.js';
@@ -127,6 +128,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
   await app.register(publicRoutes);
   await app.register(async (v1) => {
     v1.addHook('onRequest', requireClient);
+    await v1.register(rateLimitHooks);
     await v1.register(auditActions);
     await v1.register(sessionActions);
     await v1.register(loginActions);

@@ -44,7 +44,8 @@ export class MemoryLimiter implements Limiter {
     return this.count(key, max, windowMs, now, false);
   }
 
-  count(key: string, max: number, windowMs: number, now: number, add: boolean): LimitResult {
+  count(key: string, max: number, windowMs: number, at: number, add: boolean): LimitResult {
+    const now = Math.floor(at);
     if (max < 1) return { allowed: false, limit: 0, remaining: 0, resetMs: windowMs };
     if (now - this.lastSweep >= this.sweepEveryMs) this.sweep(now);
     const slot = slotMs(max, windowMs);

@@ -1,0 +1,115 @@
+import fastifyRateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hashToken } from '../core/tokens.js';
+import { ApiError } from '../errors.js';
+import { clientLimit, defaultClientLimits } from './defaults.js';
+import { endUserLimits, ruleKey, type Subjects } from './end-user.js';
+import type { LimitResult, Limiter } from './limiter.js';
+import { loginThrottle } from './login-throttle.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What to record if this call succeeds (the login throttle). */
+    rateLimitOnSuccess: { resets: string[]; login?: { email: string; ip: string } } | undefined;
+  }
+}
+
+/**
+ * The limits of SPEC §6 for the /v1 context, registered there before the actions:
+ * - per client and action, with @fastify/rate-limit on a store backed by `app.limiter` (sliding
+ *   windows, shared through Redis). Its hook is a route `onRequest`, which runs after the
+ *   context's client authentication and before the body is parsed: a limited call does no work.
+ * - per end user (end-user.ts) in a `preHandler`: after validation (the body is known), before
+ *   the handler (no write, no argon2).
+ * AUTHNZD_RATE_LIMITS=off turns both off (tests of other areas use it).
+ */
+export default fp(async (v1: FastifyInstance) => {
+  const { config, limiter, clock } = v1;
+  const overrides = config.rateLimits;
+  if (overrides === 'off') return;
+  for (const action of Object.keys(overrides ?? {})) {
+    if (!(action in defaultClientLimits)) v1.log.warn({ action }, 'AUTHNZD_RATE_LIMITS names an unknown action');
+  }
+
+  const rule = (req: FastifyRequest) => clientLimit(req.routeOptions.config.action ?? '', overrides)!;
+  await v1.register(fastifyRateLimit, {
+    global: true,
+    hook: 'onRequest',
+    enableDraftSpec: true,
+    store: limiterStore(limiter, () => clock.now()),
+    keyGenerator: (req) => `client:${req.client?.id ?? 'none'}:${req.routeOptions.config.action ?? req.url}`,
+    max: (req) => rule(req).max,
+    timeWindow: (req) => rule(req).window * 1000,
+    errorResponseBuilder: () => new ApiError('rate_limited'),
+  });
+
+  v1.decorateRequest('rateLimitOnSuccess', undefined);
+  v1.addHook('preHandler', async (req, reply) => {
+    const action = req.routeOptions.config.action;
+    const rules = action === undefined ? undefined : endUserLimits[action];
+    if (rules === undefined) return;
+    const subjects = await subjectsOf(v1, req.body);
+    const resets: string[] = [];
+    for (const r of rules) {
+      const key = ruleKey(action!, r, subjects);
+      if (key === undefined) continue;
+      const result = await limiter.hit(key, r.max, r.window * 1000, clock.now());
+      if (!result.allowed) refuse(reply, result);
+      if (r.resetOnSuccess) resets.push(key);
+    }
+    // The login rotates the session away: keep what the success needs now.
+    const login = action === 'user_login' && subjects.email !== undefined && subjects.sessionIp !== undefined
+      ? { email: subjects.email, ip: subjects.sessionIp }
+      : undefined;
+    if (resets.length || login) req.rateLimitOnSuccess = { resets, login };
+  });
+  v1.addHook('onResponse', async (req, reply) => {
+    const after = req.rateLimitOnSuccess;
+    if (after === undefined || reply.statusCode >= 300) return;
+    for (const key of after.resets) await limiter.reset(key);
+    if (after.login) await loginThrottle.succeeded(limiter, after.login.email, after.login.ip, clock.now());
+  });
+}, { name: 'rate-limit-hooks', dependencies: ['rate-limit', 'client-auth'] });
+
+/** 429 with the headers of SPEC §6, from the rule that refused. */
+function refuse(reply: FastifyReply, r: LimitResult): never {
+  const seconds = Math.max(1, Math.ceil(r.resetMs / 1000));
+  reply.header('ratelimit-limit', r.limit);
+  reply.header('ratelimit-remaining', 0);
+  reply.header('ratelimit-reset', seconds);
+  reply.header('retry-after', seconds);
+  throw new ApiError('rate_limited');
+}
+
+/** The end user behind a request: the body's IP, email, user id, and the presented session's. */
+async function subjectsOf(app: FastifyInstance, body: unknown): Promise<Subjects> {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const s: Subjects = {};
+  if (typeof b.ip_address === 'string') s.ip = b.ip_address;
+  if (typeof b.email === 'string') s.email = b.email;
+  if (typeof b.user_id === 'number') s.user = b.user_id;
+  if (typeof b.session_token === 'string') {
+    const session = await app.store.sessions.getByTokenHash(hashToken(b.session_token));
+    if (session !== undefined) {
+      s.sessionIp = session.ipAddress;
+      s.sessionUser = session.userId;
+    }
+  }
+  return s;
+}
+
+/** @fastify/rate-limit's store interface over our Limiter (sliding windows, Redis or memory). */
+function limiterStore(limiter: Limiter, now: () => number) {
+  return class LimiterStore implements FastifyRateLimitStore {
+    incr(key: string, cb: (err: Error | null, res?: { current: number; ttl: number }) => void, windowMs: number, max: number): void {
+      limiter.hit(key, max, windowMs, now()).then(
+        (r) => cb(null, { current: r.allowed ? max - r.remaining : max + 1, ttl: r.resetMs }),
+        (err: Error) => cb(err),
+      );
+    }
+    child(): FastifyRateLimitStore {
+      return this;
+    }
+  };
+}

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { Redis } from 'ioredis';
+import type { Limiter } from '../../src/ratelimit/limiter.js';
+import { RedisLimiter } from '../../src/ratelimit/redis.js';
+import { buildTestApp, show } from '../helper.js';
+
+const redisUrl = process.env.AUTHNZD_TEST_REDIS_URL;
+const skip = redisUrl ? false : 'AUTHNZD_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379): Redis-backed limits not tested';
+/** One namespace per test run, so runs (and other engineers' runs) never share counters. */
+const prefix = `authnzd-test:${randomBytes(6).toString('hex')}:`;
+
+async function burst(l: Limiter, key: string, n: number, max: number, windowMs: number, now: number): Promise<number> {
+  let allowed = 0;
+  for (let i = 0; i < n; i++) if ((await l.hit(key, max, windowMs, now)).allowed) allowed++;
+  return allowed;
+}
+
+t.test('Redis limiter: the same sliding window as in memory', { skip }, async (t) => {
+  const redis = new Redis(redisUrl!);
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+  const l = new RedisLimiter(redis, prefix);
+  t.equal(await burst(l, 'k', 25, 10, 60_000, 1_000_000), 10, 'exactly max of a burst');
+  t.same(await l.hit('k', 10, 60_000, 1_000_000), { allowed: false, limit: 10, remaining: 0, resetMs: 60_000 });
+  t.same(await l.peek('k', 10, 60_000, 1_030_000), { allowed: false, limit: 10, remaining: 0, resetMs: 30_000 });
+
+  t.equal(await burst(l, 'edge', 5, 5, 60_000, 59_900), 5);
+  t.equal(await burst(l, 'edge', 5, 5, 60_000, 60_000), 0, 'a burst at the window edge cannot double the limit');
+  t.equal(await burst(l, 'edge', 5, 5, 60_000, 119_899), 0);
+  t.equal(await burst(l, 'edge', 10, 5, 60_000, 119_900), 5, 'the whole limit is back once the window passed');
+
+  const a = await l.hit('count', 3, 10_000, 0);
+  t.same(a, { allowed: true, limit: 3, remaining: 2, resetMs: 10_000 });
+  const b = await l.hit('count', 3, 10_000, 4_000);
+  t.same(b, { allowed: true, limit: 3, remaining: 1, resetMs: 6_000 });
+  await l.reset('count');
+  t.same(await l.peek('count', 3, 10_000, 4_000), { allowed: true, limit: 3, remaining: 3, resetMs: 0 });
+  t.ok((await redis.pttl(`${prefix}edge`)) > 0, 'keys carry a TTL: Redis forgets them');
+
+  let admitted = 0;
+  for (let now = 0; now < 120_000; now += 100) admitted += await burst(l, 'big', 2, 1000, 60_000, now);
+  t.ok(admitted <= 2000 && admitted >= 1900, `coarse slots for large limits (${admitted} admitted in 2 windows)`);
+});
+
+t.test('two instances on one Redis share the client limits', { skip }, async (t) => {
+  const env = { AUTHNZD_REDIS_URL: redisUrl!, AUTHNZD_RATE_LIMITS: JSON.stringify({ audit_query: { max: 5, window: 60 } }) };
+  // Two instances: one database (the same SQLite file), one Redis.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-rl-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const a = await buildTestApp(t, { env, dataDir, rateLimitKeyPrefix: prefix + 'shared:' });
+  const b = await buildTestApp(t, { env, dataDir, rateLimitKeyPrefix: prefix + 'shared:', clock: a.clock });
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) statuses.push((await (i % 2 ? b : a).call('audit_query', {})).statusCode);
+  t.same(statuses, [200, 200, 200, 200, 200, 429, 429, 429], 'five in total across both instances');
+  const ready = await a.app.inject({ method: 'GET', url: '/ready' });
+  t.equal(ready.json().parts.rate_limits.ok, true, show(ready));
+  t.notOk(ready.json().rate_limits, 'no warning while Redis answers');
+});
