@@ -2,6 +2,7 @@ import { serve } from '../server.js';
 import { ensureDataDir, seedDatabase } from '../core/bootstrap.js';
 import { openStore } from '../db/open.js';
 import client from './client.js';
+import policy from './policy.js';
 import { ConfigError, configFrom, now, UsageError, withStore, type CliIo, type Command } from './io.js';
 
 const help = `authnzd — auth decisions over HTTP
@@ -14,6 +15,7 @@ usage: authnzd <command> [arguments]
   client add NAME --actions a,b|*    add a client; prints its secret alone on the last line
   client list                        list clients and their actions
   client revoke NAME                 revoke a client
+  policy check [FILE]                validate a permissions file (default AUTHNZD_PERMISSIONS) without starting
 
 Settings come from the same AUTHNZD_* environment variables as the service.`;
 
@@ -41,6 +43,7 @@ const commands: Record<string, Command> = {
     return 0;
   }),
   client,
+  policy,
 };
 
 export async function run(argv: string[], io: CliIo): Promise<number> {

@@ -13,14 +13,12 @@ import { Value } from 'typebox/value';
 const Name = Type.String({ minLength: 1, maxLength: 128 });
 const Names = Type.Array(Name);
 
-export const VisibilityAccess = Type.Union([
-  Type.Literal('anyone'), Type.Literal('owner'), Type.Literal('owner_or_shared'), Type.Literal('none'),
-]);
+export const VisibilityAccess = Type.Enum(['anyone', 'owner', 'owner_or_shared', 'none']);
 export type VisibilityAccess = Static<typeof VisibilityAccess>;
 
 const LimitType = Type.Object({
-  type: Type.Union([Type.Literal('int'), Type.Literal('float')]),
-  operator: Type.Union([Type.Literal('lt'), Type.Literal('gt')]),
+  type: Type.Enum(['int', 'float']),
+  operator: Type.Enum(['lt', 'gt']),
 }, { additionalProperties: false });
 
 const RoleLimit = Type.Object({ type: Name, limit: Type.Number() }, { additionalProperties: false });
@@ -116,21 +114,22 @@ function structureProblems(value: unknown): string[] {
       const missing = (e.params as { requiredProperties?: string[] }).requiredProperties ?? [];
       for (const k of missing) problems.push(`${dotted(e.instancePath, k)}: missing`);
       if (missing.length === 0) problems.push(`${dotted(e.instancePath)}: ${e.message}`);
-    } else if (e.keyword !== 'anyOf') {
-      problems.push(`${dotted(e.instancePath)}: ${e.message}`);
+    } else if (e.keyword === 'enum') {
+      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+      problems.push(`${dotted(e.instancePath)}: must be one of ${JSON.stringify(allowed)}`);
     } else {
-      problems.push(`${dotted(e.instancePath)}: must be one of ${JSON.stringify(
-        ((e.params as unknown as { schemas?: { const?: unknown }[] }).schemas ?? []).map((s) => s.const).filter((c) => c !== undefined),
-      )}`.replace(/must be one of \[\]$/, 'has the wrong type'));
+      problems.push(`${dotted(e.instancePath)}: ${e.message}`);
     }
   }
   return [...new Set(problems)];
 }
 
 /** Names used in one list must be declared in `declared` (the top-level list named `kind`). */
+const listOf: Record<string, string> = { role: 'roles', item: 'items', action: 'actions', visibility: 'visibilities' };
+
 function checkNames(problems: string[], path: string, used: readonly string[], declared: ReadonlySet<string>, kind: string) {
   used.forEach((n, i) => {
-    if (!declared.has(n)) problems.push(`${path}[${i}]: "${n}" is not a declared ${kind} (add it to "${kind}s" or remove it here)`);
+    if (!declared.has(n)) problems.push(`${path}[${i}]: "${n}" is not a declared ${kind} (add it to "${listOf[kind]}" or remove it here)`);
   });
 }
 
