@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { TestApp } from '../helper.js';
-import { json, show } from '../helper.js';
+import { json, repoRoot, show } from '../helper.js';
 
 /* Shared fixtures of the API-key tests: users made in the store, sessions and keys through actions. */
 
@@ -50,4 +54,21 @@ export async function verify(h: TestApp, apikey: string, extra: Record<string, u
   const res = await h.call('verify_apikey', { apikey, ip_address: IP, user_agent: UA, ...extra });
   if (res.statusCode !== 200) throw new Error(`verify_apikey failed: ${show(res)}`);
   return json<{ valid: boolean; reason?: string; retry_after?: number; key?: Record<string, unknown> }>(res);
+}
+
+/** A second connection to the test database, for arranging states no action produces directly. */
+export function rawDb(h: TestApp): Database.Database {
+  const db = new Database(path.join(h.dataDir, 'authnzd.sqlite'));
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** permissions.json with `max_requests_per_minute` of the authenticated role set to `limit`. */
+export function permissionsWithVerifyLimit(limit: number): string {
+  const policy = JSON.parse(readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8'));
+  policy.role_policy.authenticated.limits.max_requests_per_minute.limit = limit;
+  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-policy-'));
+  const file = path.join(dir, 'permissions.json');
+  writeFileSync(file, JSON.stringify(policy));
+  return file;
 }

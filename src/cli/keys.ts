@@ -1,0 +1,36 @@
+import { rotateKeyring } from '../core/keyring.js';
+import { SIGNING_ALGS, type SigningAlg } from '../crypto/keyring.js';
+import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
+
+const usage = 'usage: authnzd keys list | keys rotate [--alg HS256|ES256|EdDSA]';
+
+/**
+ * `keys list|rotate`: the API-key keyring in the shared database. Rotation adds keys that issue
+ * from then on; older keys keep verifying. Running instances pick the new keys up within a
+ * minute, or at once when they meet a key signed with them.
+ */
+const keys: Command = async (args, io) => {
+  const [sub, ...rest] = args;
+  const { options } = parseArgs(rest, ['alg']);
+  if (sub === 'list') {
+    return withStore(io, async (store) => {
+      io.out('kid\tuse\talg\tcreated\tstate\tsealed');
+      for (const k of await store.keyring.list()) {
+        const state = k.retiredAt === null ? 'issuing' : `retired ${new Date(k.retiredAt).toISOString()} (verifies)`;
+        io.out(`${k.kid}\t${k.use}\t${k.alg}\t${new Date(k.createdAt).toISOString()}\t${state}\t${k.sealed ? 'sealed' : 'plain'}`);
+      }
+      return 0;
+    });
+  }
+  if (sub === 'rotate') {
+    const alg = options.alg as SigningAlg | undefined;
+    if (alg !== undefined && !SIGNING_ALGS.includes(alg)) throw new UsageError(`--alg must be one of ${SIGNING_ALGS.join(', ')}`);
+    return withStore(io, async (store, config) => {
+      const kids = await rotateKeyring(store, config.keyEncryptionKey, now(), alg);
+      io.out(`keyring rotated: new keys ${kids.join(', ')} issue from now on; older keys keep verifying`);
+      return 0;
+    });
+  }
+  throw new UsageError(usage);
+};
+export default keys;
