@@ -40,13 +40,19 @@ export function credentialError(r: Extract<CredentialResult, { ok: false }>): Ap
 export class LoginGuard {
   /** Replaceable in tests, so backoff is observed without waiting. */
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  /**
+   * True when `email` logged in successfully from `ip` recently; the temporary lock spares such
+   * logins, so an attacker elsewhere cannot keep the owner out (set by the rate-limit plugin:
+   * src/ratelimit/login-throttle.ts). Admin locks are never spared.
+   */
+  knownLocation: (email: string, ip: string) => Promise<boolean> = async () => false;
   /** Failure counts of unknown emails (memory only, bounded): they slow down like known ones. */
   private readonly unknown = new Map<string, number>();
 
   constructor(private readonly store: Store, private readonly now: () => number, private readonly config: LoginConfig) {}
 
   /** Checks a password for a user looked up by the caller (undefined = unknown email). */
-  async check(user: User | undefined, email: string, password: string, event: string, audit: AuditContext): Promise<CredentialResult> {
+  async check(user: User | undefined, email: string, password: string, event: string, audit: AuditContext, ip?: string): Promise<CredentialResult> {
     const now = this.now();
     const base = { ...audit, event, outcome: 'failure' as const };
     if (!user || user.passwordHash === null || user.id === ANONYMOUS_USER_ID) {
@@ -58,7 +64,7 @@ export class LoginGuard {
       await this.sleep(backoffMs(n));
       return { ok: false, reason: 'invalid_credentials', user: undefined };
     }
-    if (user.tempLockedUntil !== null && user.tempLockedUntil > now) {
+    if (user.tempLockedUntil !== null && user.tempLockedUntil > now && !(ip !== undefined && await this.knownLocation(email, ip))) {
       await dummyVerify(password);
       await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'temporarily_locked' } }, now);
       return { ok: false, reason: 'account_locked', user, retryAfter: Math.ceil((user.tempLockedUntil - now) / 1000) };
@@ -98,7 +104,7 @@ export async function login(
 ) {
   const { session } = await requireSession(store, input.sessionToken, now());
   const email = normaliseEmail(input.email);
-  const result = await guard.check(await store.users.getByEmail(email), email, input.password, 'login', audit);
+  const result = await guard.check(await store.users.getByEmail(email), email, input.password, 'login', audit, session.ipAddress);
   if (!result.ok) throw credentialError(result);
   const { user } = result;
   const rehash = needsRehash(user.passwordHash!) ? await hashPassword(input.password) : undefined;

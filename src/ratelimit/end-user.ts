@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { normalizeIP } from '@fastify/rate-limit';
+import { normaliseEmail } from '../core/email.js';
 
 /**
  * Strict limits per end user, on the actions that create accounts, check passwords or hand out
@@ -76,11 +77,6 @@ export interface Subjects {
   sessionUser?: number;
 }
 
-/** Emails as every action normalises them (SPEC §3): NFKC, trimmed, lower-cased. */
-export function normalizeEmail(email: string): string {
-  return email.normalize('NFKC').trim().toLowerCase();
-}
-
 /** Keys never hold raw personal data: emails and IPs are hashed (the same on every instance). */
 function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 22);
@@ -93,7 +89,7 @@ function ipKey(ip: string): string {
 
 /** One account at one place: the subject of the login throttle and of known locations. */
 export function accountAtIp(email: string, ip: string): string {
-  return digest(normalizeEmail(email)) + ':' + ipKey(ip);
+  return digest(normaliseEmail(email)) + ':' + ipKey(ip);
 }
 
 /** The counter key of `rule` for this request, or undefined when the request lacks its subject. */
@@ -102,7 +98,7 @@ export function ruleKey(action: string, rule: EndUserRule, s: Subjects): string 
   switch (rule.by) {
     case 'ip': return s.ip === undefined ? undefined : base + ipKey(s.ip);
     case 'session_ip': return s.sessionIp === undefined ? undefined : base + ipKey(s.sessionIp);
-    case 'email': return s.email === undefined ? undefined : base + digest(normalizeEmail(s.email));
+    case 'email': return s.email === undefined ? undefined : base + digest(normaliseEmail(s.email));
     case 'user': return s.user === undefined ? undefined : base + String(s.user);
     case 'session_user': return s.sessionUser === undefined ? undefined : base + String(s.sessionUser);
     case 'email_session_ip':

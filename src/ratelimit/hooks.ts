@@ -44,6 +44,11 @@ export default fp(async (v1: FastifyInstance) => {
     errorResponseBuilder: () => new ApiError('rate_limited'),
   });
 
+  // Lockout abuse: the temporary lock spares places the owner logged in from (login-throttle.ts).
+  if (v1.hasDecorator('logins')) {
+    v1.logins.knownLocation = (email, ip) => loginThrottle.isKnownLocation(limiter, email, ip, clock.now());
+  }
+
   v1.decorateRequest('rateLimitOnSuccess', undefined);
   v1.addHook('preHandler', async (req, reply) => {
     const action = req.routeOptions.config.action;

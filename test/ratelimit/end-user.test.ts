@@ -1,0 +1,149 @@
+import t from 'tap';
+import { endUserLimits, LOGIN_THROTTLE } from '../../src/ratelimit/end-user.js';
+import { buildTestApp, json, show, type TestApp } from '../helper.js';
+import { PASSWORD, anonSession, openDb, verifiedUser } from '../users/fixtures.js';
+
+/** Rate limits on (the built-in defaults), backoff sleeps recorded instead of slept. */
+async function app(t: Parameters<typeof buildTestApp>[0]): Promise<TestApp> {
+  const h = await buildTestApp(t, { env: { AUTHNZD_RATE_LIMITS: '{}' } });
+  h.app.logins.sleep = async () => {};
+  return h;
+}
+
+const rule = (action: string, by: string) => endUserLimits[action]!.find((r) => r.by === by)!;
+
+async function login(h: TestApp, email: string, password: string, ip: string) {
+  return h.call('user_login', { session_token: await anonSession(h, { ip_address: ip }), email, password });
+}
+
+function failedLogins(h: TestApp, email: string): number {
+  const db = openDb(h);
+  try {
+    return (db.prepare('SELECT failed_logins FROM users WHERE email = ?').get(email) as { failed_logins: number }).failed_logins;
+  } finally {
+    db.close();
+  }
+}
+
+t.test('user_new: per end-user IP, exactly the limit; other IPs unaffected; refused calls write nothing', async (t) => {
+  const h = await app(t);
+  const { max } = rule('user_new', 'ip');
+  const codes: number[] = [];
+  for (let i = 0; i < max + 3; i++) {
+    const res = await h.call('user_new', { email: `u${i}@example.com`, password: PASSWORD, full_name: 'Burst', ip_address: '203.0.113.7' });
+    codes.push(res.statusCode);
+  }
+  t.same(codes, [...Array(max).fill(201), 429, 429, 429], `${max} sign-ups per IP`);
+  const refused = await h.call('user_new', { email: 'late@example.com', password: PASSWORD, full_name: 'Late', ip_address: '203.0.113.7' });
+  t.equal(refused.statusCode, 429, show(refused));
+  t.equal(json(refused).code, 'rate_limited');
+  t.ok(Number(refused.headers['retry-after']) > 0, 'Retry-After');
+  t.equal(refused.headers['ratelimit-limit'], String(max));
+  t.equal(refused.headers['ratelimit-remaining'], '0');
+  t.ok(Number(refused.headers['ratelimit-reset']) > 0, 'RateLimit-Reset');
+  const lookup = await h.call('user_get', { email: 'late@example.com' });
+  t.equal(lookup.statusCode, 404, `the refused sign-up wrote nothing: ${show(lookup)}`);
+
+  const other = await h.call('user_new', { email: 'other@example.com', password: PASSWORD, full_name: 'Other', ip_address: '203.0.113.8' });
+  t.equal(other.statusCode, 201, `another end user of the same frontend: ${show(other)}`);
+  const sameBlock = await h.call('user_new', { email: 'v6@example.com', password: PASSWORD, full_name: 'Six', ip_address: '2001:db8:1:2::1' });
+  t.equal(sameBlock.statusCode, 201);
+
+  h.clock.advance(rule('user_new', 'ip').window);
+  const later = await h.call('user_new', { email: 'later@example.com', password: PASSWORD, full_name: 'Later', ip_address: '203.0.113.7' });
+  t.equal(later.statusCode, 201, `the window passed: ${show(later)}`);
+});
+
+t.test('user_new: per email, whatever the IP', async (t) => {
+  const h = await app(t);
+  const { max } = rule('user_new', 'email');
+  const codes: number[] = [];
+  for (let i = 0; i < max + 2; i++) {
+    const res = await h.call('user_new', { email: 'Same@Example.com', password: PASSWORD, full_name: 'Same', ip_address: `192.0.2.${i + 1}` });
+    codes.push(res.statusCode);
+  }
+  t.same(codes, [201, ...Array(max - 1).fill(409), 429, 429], 'normalised email counted across IPs');
+});
+
+t.test('login throttle per account+IP: trips before the account lock, without hashing, and spares other users and IPs', async (t) => {
+  const h = await app(t);
+  await verifiedUser(h, 'victim@example.com');
+  await verifiedUser(h, 'bob@example.com');
+  const attacker = '198.51.100.66';
+  const codes: number[] = [];
+  for (let i = 0; i < LOGIN_THROTTLE.max + 2; i++) codes.push((await login(h, 'victim@example.com', 'wrong-password-guess', attacker)).statusCode);
+  t.same(codes, [...Array(LOGIN_THROTTLE.max).fill(401), 429, 429]);
+  t.equal(failedLogins(h, 'victim@example.com'), LOGIN_THROTTLE.max, 'throttled attempts are not password checks (no failure counted)');
+  t.ok(LOGIN_THROTTLE.max < h.config.loginMaxFailures, 'the throttle trips before the account-wide lock');
+
+  const right = await login(h, 'victim@example.com', PASSWORD, attacker);
+  t.equal(right.statusCode, 429, `even the right password is not checked from the throttled IP: ${show(right)}`);
+  t.equal(right.headers['retry-after'], String(LOGIN_THROTTLE.window));
+
+  const bob = await login(h, 'bob@example.com', PASSWORD, attacker);
+  t.equal(bob.statusCode, 200, `another account from the same IP: ${show(bob)}`);
+  const owner = await login(h, 'victim@example.com', PASSWORD, '203.0.113.50');
+  t.equal(owner.statusCode, 200, `the owner from another IP: ${show(owner)}`);
+
+  h.clock.advance(LOGIN_THROTTLE.window);
+  const after = await login(h, 'victim@example.com', 'wrong-password-guess', attacker);
+  t.equal(after.statusCode, 401, 'the throttle window passed');
+});
+
+t.test('a successful login clears the account+IP attempts', async (t) => {
+  const h = await app(t);
+  await verifiedUser(h, 'typo@example.com');
+  const ip = '198.51.100.70';
+  for (let i = 0; i < LOGIN_THROTTLE.max - 1; i++) t.equal((await login(h, 'typo@example.com', 'not-my-password', ip)).statusCode, 401);
+  t.equal((await login(h, 'typo@example.com', PASSWORD, ip)).statusCode, 200);
+  const codes: number[] = [];
+  for (let i = 0; i < LOGIN_THROTTLE.max + 1; i++) codes.push((await login(h, 'typo@example.com', 'not-my-password', ip)).statusCode);
+  t.same(codes, [...Array(LOGIN_THROTTLE.max).fill(401), 429], 'a fresh allowance after the success');
+});
+
+t.test('lockout abuse: a distributed attack locks the account, but not from where the owner logs in', async (t) => {
+  const h = await app(t);
+  await verifiedUser(h, 'owner@example.com');
+  const home = '203.0.113.10';
+  t.equal((await login(h, 'owner@example.com', PASSWORD, home)).statusCode, 200, 'the owner logs in from home');
+  h.clock.advance(3600);
+
+  // Attackers from several IPs, each throttled after LOGIN_THROTTLE.max attempts.
+  let locked = false;
+  for (let ip = 1; !locked && ip < 10; ip++) {
+    for (let i = 0; i < LOGIN_THROTTLE.max; i++) {
+      const res = await login(h, 'owner@example.com', 'guess-' + i, `198.51.100.${ip}`);
+      if (res.statusCode === 423) locked = true;
+    }
+  }
+  t.ok(locked, 'the account-wide temporary lock still stops distributed guessing');
+  const stranger = await login(h, 'owner@example.com', PASSWORD, '192.0.2.99');
+  t.equal(stranger.statusCode, 423, `a new place gets the lock: ${show(stranger)}`);
+  t.equal(json(stranger).code, 'account_locked');
+  const fromHome = await login(h, 'owner@example.com', PASSWORD, home);
+  t.equal(fromHome.statusCode, 200, `the owner still logs in from a known place: ${show(fromHome)}`);
+});
+
+t.test('user_passcheck_nosession and user_resetpass_token: per email', async (t) => {
+  const h = await app(t);
+  await verifiedUser(h, 'pc@example.com');
+  const pc = rule('user_passcheck_nosession', 'email').max;
+  const codes: number[] = [];
+  for (let i = 0; i < pc + 1; i++) codes.push((await h.call('user_passcheck_nosession', { email: 'pc@example.com', password: PASSWORD })).statusCode);
+  t.same(codes, [...Array(pc).fill(200), 429]);
+  t.equal((await h.call('user_passcheck_nosession', { email: 'other@example.com', password: PASSWORD })).statusCode, 200, 'other emails unaffected');
+
+  const rt = rule('user_resetpass_token', 'email').max;
+  const resets: number[] = [];
+  for (let i = 0; i < rt + 1; i++) resets.push((await h.call('user_resetpass_token', { email: 'pc@example.com' })).statusCode);
+  t.same(resets, [...Array(rt).fill(200), 429]);
+});
+
+t.test('AUTHNZD_RATE_LIMITS=off turns end-user limits and the login throttle off', async (t) => {
+  const h = await buildTestApp(t);
+  h.app.logins.sleep = async () => {};
+  await verifiedUser(h, 'free@example.com');
+  const codes: number[] = [];
+  for (let i = 0; i < LOGIN_THROTTLE.max + 1; i++) codes.push((await login(h, 'free@example.com', 'wrong-password-guess', '198.51.100.1')).statusCode);
+  t.notOk(codes.includes(429), codes.join(','));
+});
