@@ -48,6 +48,15 @@ export async function seedDatabase(
   config: Pick<Config, 'dataDir' | 'adminEmail' | 'adminPassword' | 'bootstrapClientSecret'>,
   now: number,
 ): Promise<BootstrapResult> {
+  // Instances starting together on one empty database would otherwise both seed it.
+  return store.withStartupLock(() => seedUnlocked(store, config, now));
+}
+
+async function seedUnlocked(
+  store: Store,
+  config: Pick<Config, 'dataDir' | 'adminEmail' | 'adminPassword' | 'bootstrapClientSecret'>,
+  now: number,
+): Promise<BootstrapResult> {
   const wrote: string[] = [];
   if ((await store.users.count()) === 0) {
     const email = (config.adminEmail ?? 'admin@authnzd.invalid').normalize('NFKC').trim().toLowerCase();

@@ -18,6 +18,11 @@ export interface Store {
   readonly audit: AuditStore;
   readonly apikeys: ApiKeyStore;
   readonly keyring: KeyringStore;
+  /**
+   * Runs `fn` while holding a lock shared by every instance on this database (PostgreSQL
+   * advisory lock), so instances starting together on an empty database seed it once.
+   */
+  withStartupLock<T>(fn: () => Promise<T>): Promise<T>;
   /** Cheap round trip for /ready. Throws when the database cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { apikeysContract } from './contract/apikeys.js';
-import { basicsContract } from './contract/basics.js';
+import { basicsContract, startupContract } from './contract/basics.js';
 import type { ContractTarget } from './contract/fixtures.js';
 import { keyringContract } from './contract/keyring.js';
 import { sessionsContract } from './contract/sessions.js';
@@ -16,6 +16,7 @@ export type { ContractTarget } from './contract/fixtures.js';
  */
 export function storeContract(t: Test, target: ContractTarget): void {
   basicsContract(t, target);
+  startupContract(t, target);
   usersContract(t, target);
   sessionsContract(t, target);
   apikeysContract(t, target);

@@ -20,19 +20,31 @@ export interface PgHandle {
  */
 const MIGRATE_LOCK = 0x617574686e7a64n;
 
-/** Applies the committed migrations (drizzle/postgres) under a session-level advisory lock. */
-export async function migratePostgres(pool: pg.Pool): Promise<void> {
+/** Advisory lock key held while seeding an empty database ("authnzs"). */
+const STARTUP_LOCK = 0x617574686e7a73n;
+
+/** Runs `fn` holding a session-level advisory lock on one dedicated connection. */
+export async function withAdvisoryLock<T>(pool: pg.Pool, key: bigint, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK.toString()]);
+    await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
     try {
-      await migrate(drizzle(client, { schema }), { migrationsFolder: migrationsDir('postgres') });
+      return await fn(client);
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATE_LOCK.toString()]);
+      await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]);
     }
   } finally {
     client.release();
   }
+}
+
+/** Runs `fn` while no other instance on this database is seeding it. */
+export const withStartupLock = <T>(pool: pg.Pool, fn: () => Promise<T>) => withAdvisoryLock(pool, STARTUP_LOCK, fn);
+
+/** Applies the committed migrations (drizzle/postgres) under a session-level advisory lock. */
+export async function migratePostgres(pool: pg.Pool): Promise<void> {
+  await withAdvisoryLock(pool, MIGRATE_LOCK, (client) =>
+    migrate(drizzle(client, { schema }), { migrationsFolder: migrationsDir('postgres') }));
 }
 
 /** Connects a pool to `url` and (unless told not to) applies the committed migrations. */

@@ -2,7 +2,7 @@ import type { Store } from '../store.js';
 import { pgApiKeyStore } from './apikeys.js';
 import { pgAuditStore } from './audit.js';
 import { pgClientStore } from './clients.js';
-import { openPostgres } from './db.js';
+import { openPostgres, withStartupLock } from './db.js';
 import { pgKeyringStore } from './keyring.js';
 import { pgSessionStore } from './sessions.js';
 import { pgUserStore } from './users.js';
@@ -19,6 +19,7 @@ export async function createPostgresStore(url: string, opts: { max?: number } = 
     audit: pgAuditStore(db),
     apikeys: pgApiKeyStore(db),
     keyring: pgKeyringStore(db),
+    withStartupLock: (fn) => withStartupLock(pool, fn),
     async ping() {
       await pool.query('SELECT 1');
     },

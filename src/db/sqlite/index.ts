@@ -7,6 +7,14 @@ import { sqliteKeyringStore } from './keyring.js';
 import { sqliteSessionStore } from './sessions.js';
 import { sqliteUserStore } from './users.js';
 
+/** A SQLite file belongs to one process; callers in it that share the file run one at a time. */
+const startupQueues = new Map<string, Promise<unknown>>();
+function serialised<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const run = (startupQueues.get(file) ?? Promise.resolve()).then(fn);
+  startupQueues.set(file, run.catch(() => undefined));
+  return run;
+}
+
 export function createSqliteStore(file: string): Store {
   const { db, raw } = openSqlite(file);
   return {
@@ -17,6 +25,7 @@ export function createSqliteStore(file: string): Store {
     audit: sqliteAuditStore(db),
     apikeys: sqliteApiKeyStore(db),
     keyring: sqliteKeyringStore(db),
+    withStartupLock: (fn) => serialised(file, fn),
     async ping() {
       raw.prepare('SELECT 1').get();
     },

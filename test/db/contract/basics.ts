@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Test } from 'tap';
+import { seedDatabase } from '../../../src/core/bootstrap.js';
+import type { Store } from '../../../src/db/store.js';
 import { audits, conflict, ev, newUser, T0, type ContractTarget } from './fixtures.js';
 
 /** Dialect, ping, clients and the audit log. */
@@ -88,5 +93,31 @@ export function basicsContract(t: Test, target: ContractTarget): void {
     ]);
     t.same(results.sort(), [false, true], 'two racing revocations: exactly one takes effect, neither fails');
     t.equal((await audits(store, 'client_revoke')).length, 1, 'one audit row');
+  });
+}
+
+/** First start of two instances at once on an empty database. */
+export function startupContract(t: Test, target: ContractTarget): void {
+  t.test('two instances: seeding an empty database at once', async (t) => {
+    const { store, another } = await target.fresh(t);
+    const b = await another();
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-seed-'));
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    const config = { dataDir, adminEmail: 'root@example.test', adminPassword: 'Correct-Horse-Battery-Staple-42', bootstrapClientSecret: 'x'.repeat(32) };
+    const order: string[] = [];
+    const section = (s: Store, name: string) => s.withStartupLock(async () => {
+      order.push(`${name}+`);
+      await new Promise((r) => setTimeout(r, 50));
+      order.push(`${name}-`);
+      return name;
+    });
+    t.same(await Promise.all([section(store, 'a'), section(b, 'b')]), ['a', 'b'], 'the lock answers what fn answers');
+    t.ok(order.join() === 'a+,a-,b+,b-' || order.join() === 'b+,b-,a+,a-', `critical sections do not overlap (${order.join()})`);
+    await t.rejects(store.withStartupLock(async () => { throw new Error('boom'); }), /boom/);
+    t.equal(await b.withStartupLock(async () => 'free'), 'free', 'a failure releases the lock');
+
+    await Promise.all([seedDatabase(store, config, T0), seedDatabase(b, config, T0)]);
+    t.same((await store.users.list(0, 10)).map((u) => [u.id, u.role]), [[1, 'superuser'], [2, 'anonymous']], 'seeded once, ids 1 and 2');
+    t.same((await b.clients.list()).map((c) => c.name), ['admin'], 'one admin client');
   });
 }
