@@ -99,7 +99,7 @@ export interface KeyringOptions {
 export class Keyring {
   private keys = new Map<string, LoadedKey>();
   private issuingKids: { enc?: string; sig?: string } = {};
-  private lastReload = -Infinity;
+  private lastUnknownKidReload = -Infinity;
   private reloading: Promise<void> | undefined;
 
   constructor(private readonly opts: KeyringOptions) {}
@@ -111,7 +111,6 @@ export class Keyring {
   async reload(): Promise<void> {
     this.reloading ??= (async () => {
       try {
-        this.lastReload = this.opts.now();
         for (const e of await this.opts.source()) {
           const known = this.keys.get(e.kid);
           if (known) known.retiredAt = e.retiredAt;
@@ -148,7 +147,8 @@ export class Keyring {
   /** The key named `kid` for `use`; an unknown kid reloads the keyring (at most once per `minReloadMs`). */
   async find(kid: string, use: 'enc' | 'sig'): Promise<LoadedKey | undefined> {
     let key = this.keys.get(kid);
-    if (key === undefined && this.opts.now() - this.lastReload >= (this.opts.minReloadMs ?? 1000)) {
+    if (key === undefined && this.opts.now() - this.lastUnknownKidReload >= (this.opts.minReloadMs ?? 1000)) {
+      this.lastUnknownKidReload = this.opts.now();
       await this.reload();
       key = this.keys.get(kid);
     }

@@ -1,0 +1,99 @@
+import t from 'tap';
+import { buildTestApp, json, show, type TestApp } from '../helper.js';
+import { IP, UA, issueSessionKey, issueStandalone, newSession, newUser, rawDb, verify, type Standalone } from './setup.js';
+
+/* refresh_apikey: single-use refresh tokens, families, reuse detection (SPEC §4.2). */
+
+const refresh = (h: TestApp, k: { apikey: string; refresh_token: string }, extra: Record<string, unknown> = {}) =>
+  h.call('refresh_apikey', { apikey: k.apikey, refresh_token: k.refresh_token, ip_address: IP, user_agent: UA, ...extra });
+
+t.test('a refresh after the key expired, inside the refresh window, issues the next key', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const k1 = await issueStandalone(h, uid, { expires_in: 60, refresh_expires_in: 600, scopes: ['read'] });
+  h.clock.advance(120);
+  t.equal((await verify(h, k1.apikey)).reason, 'expired');
+  const res = await refresh(h, k1);
+  t.equal(res.statusCode, 201, show(res));
+  const k2 = json<Standalone>(res);
+  t.not(k2.key_id, k1.key_id);
+  t.not(k2.refresh_token, k1.refresh_token);
+  t.equal(k2.expires_at, new Date(h.clock.now() + 60_000).toISOString(), 'same lifetime as the first key');
+  t.equal(k2.refresh_expires_at, new Date(h.clock.now() + 600_000).toISOString());
+  const v = await verify(h, k2.apikey, { scope: 'read' });
+  t.equal(v.valid, true, JSON.stringify(v));
+
+  h.clock.advance(10);
+  const again = await refresh(h, k2);
+  t.equal(again.statusCode, 201, show(again));
+  t.equal((await verify(h, k2.apikey)).reason, 'revoked', 'the refreshed key stops working at once');
+
+  const db = rawDb(h);
+  t.teardown(() => db.close());
+  const tokens = db.prepare('SELECT token_hash FROM refresh_tokens').all() as { token_hash: string }[];
+  t.equal(tokens.length, 3);
+  for (const r of tokens) t.match(r.token_hash, /^[0-9a-f]{64}$/, 'refresh tokens are stored hashed');
+  t.notOk(JSON.stringify(tokens).includes(k2.refresh_token));
+  const events = json<{ events: { event: string }[] }>(await h.call('audit_query', { event: 'apikey_refresh' })).events;
+  t.equal(events.length, 2, 'each refresh is audited');
+});
+
+t.test('refusals: before the window, wrong token, expired window, wrong key, session keys, other IP', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const k = await issueStandalone(h, uid, { not_before: 5, expires_in: 60, refresh_expires_in: 100 });
+  const other = await issueStandalone(h, uid);
+  const code = async (res: Awaited<ReturnType<typeof refresh>>) => `${res.statusCode} ${json(res).code}`;
+
+  t.equal(await code(await refresh(h, k)), '401 invalid_refresh_token', 'before the refresh window opens (the key is not valid yet)');
+  h.clock.advance(5);
+  t.equal(await code(await refresh(h, { ...k, refresh_token: k.refresh_token + 'x' })), '401 invalid_refresh_token', 'unknown token');
+  t.equal(await code(await refresh(h, { ...k, refresh_token: other.refresh_token })), '401 invalid_refresh_token', "another key's token");
+  t.equal(await code(await refresh(h, k, { ip_address: '198.51.100.1' })), '401 invalid_refresh_token', "not from the key's IP");
+  t.equal(await code(await refresh(h, k, { apikey: 'azk_garbage' })), '401 invalid_refresh_token', 'not a key');
+  t.equal((await verify(h, other.apikey)).valid, true, 'failed refreshes revoke nothing');
+
+  const s = await issueSessionKey(h, await newSession(h, uid));
+  t.equal(await code(await refresh(h, { apikey: s.apikey, refresh_token: k.refresh_token })), '401 invalid_refresh_token', 'session keys cannot be refreshed');
+
+  h.clock.advance(100);
+  t.equal(await code(await refresh(h, k)), '401 invalid_refresh_token', 'after the refresh window');
+});
+
+t.test('a stolen and replayed refresh token kills the legitimate holder\'s current key', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const k1 = await issueStandalone(h, uid);
+  const bystander = await issueStandalone(h, uid);
+  // The attacker copies k1 and its refresh token; the holder refreshes first, as usual.
+  const stolen = { ...k1 };
+  const r = await refresh(h, k1);
+  t.equal(r.statusCode, 201, show(r));
+  const k2 = json<Standalone>(r);
+  t.equal((await verify(h, k2.apikey)).valid, true);
+
+  const replay = await refresh(h, stolen);
+  t.equal(replay.statusCode, 401, show(replay));
+  t.equal(json(replay).code, 'invalid_refresh_token');
+  t.equal((await verify(h, k2.apikey)).reason, 'revoked', "the holder's current key is revoked with the whole family");
+  const holder = await refresh(h, k2);
+  t.equal(holder.statusCode, 401, "the family's live refresh token is spent too");
+  t.equal((await verify(h, bystander.apikey)).valid, true, 'other families are untouched');
+  const events = json<{ events: { event: string; outcome: string; details: { revoked: number } }[] }>(await h.call('audit_query', { event: 'apikey_refresh_reuse' })).events;
+  // Newest first: the holder's own attempt (its token was spent by the revocation), then the replay.
+  t.equal(events.length, 2);
+  t.equal(events[1]!.outcome, 'failure');
+  t.equal(events[1]!.details.revoked, 1, 'the replay revoked the one live key of the family');
+});
+
+t.test('no refresh for an owner who is locked or changed role', async (t) => {
+  const h = await buildTestApp(t);
+  const db = rawDb(h);
+  t.teardown(() => db.close());
+  const uid = await newUser(h);
+  const k = await issueStandalone(h, uid);
+  db.prepare("UPDATE users SET role = 'staff' WHERE id = ?").run(uid);
+  const res = await refresh(h, k);
+  t.equal(res.statusCode, 403, show(res));
+  t.equal(json(res).code, 'user_inactive');
+});
