@@ -2,6 +2,7 @@ import { serve } from '../server.js';
 import { ensureDataDir, seedDatabase } from '../core/bootstrap.js';
 import { openStore } from '../db/open.js';
 import client from './client.js';
+import user from './user.js';
 import keys from './keys.js';
 import policy from './policy.js';
 import { ConfigError, configFrom, now, UsageError, withStore, type CliIo, type Command } from './io.js';
@@ -16,6 +17,9 @@ usage: authnzd <command> [arguments]
   client add NAME --actions a,b|*    add a client; prints its secret alone on the last line
   client list                        list clients and their actions
   client revoke NAME                 revoke a client
+  user add EMAIL [--name N] [--role R] [--password-env VAR]
+                                     add an active user; prints a generated password on the last line
+  user lock EMAIL | user unlock EMAIL  admin lock (revokes sessions and keys) / unlock (restores the role)
   keys list                          list the API-key keyring (kids, state; never the material)
   keys rotate [--alg HS256|ES256|EdDSA]  add new issuing keys; older keys keep verifying
   policy check [FILE]                validate a permissions file (default AUTHNZD_PERMISSIONS) without starting
@@ -46,6 +50,7 @@ const commands: Record<string, Command> = {
     return 0;
   }),
   client,
+  user,
   keys,
   policy,
 };

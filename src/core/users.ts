@@ -84,3 +84,26 @@ export async function getUser(store: Store, by: { userId?: number; email?: strin
   if (!user) throw new ApiError('not_found', 'No such user.');
   return user;
 }
+
+/**
+ * An operator-created user (CLI `user add`): active and verified at once, with the given role.
+ * The password policy applies as for sign-up.
+ */
+export async function addUserDirectly(
+  store: Store, now: number, input: { email: string; password: string; fullName: string | null; role: string }, audit: AuditContext,
+): Promise<User> {
+  const email = normaliseEmail(input.email);
+  if (!looksLikeEmail(email)) throw badEmail();
+  const fullName = input.fullName === null ? null : input.fullName.normalize('NFKC').trim();
+  enforcePasswordPolicy(input.password, { email, fullName });
+  if (await store.users.getByEmail(email)) throw new ApiError('conflict', 'This email address is already registered.');
+  try {
+    return await store.users.create({
+      systemId: randomUUID(), email, fullName, passwordHash: await hashPassword(input.password),
+      role: input.role, isActive: true, emailVerified: true, extra: {}, createdAt: now,
+    }, { ...audit, event: 'user_create', outcome: 'success', details: { role: input.role } });
+  } catch (err) {
+    if (err instanceof ConflictError) throw new ApiError('conflict', 'This email address is already registered.');
+    throw err;
+  }
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { run, type CliIo } from '../../src/cli/main.js';
+import { buildTestApp, json, repoRoot, show } from '../helper.js';
+import { anonSession } from './fixtures.js';
+
+/** Runs the CLI in-process against a data dir; returns exit code and output lines. */
+async function cli(args: string[], env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = { env: { AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'), ...env }, cwd: repoRoot, out: (l) => out.push(l), err: (l) => err.push(l) };
+  const code = await run(args, io);
+  return { code, out, err };
+}
+
+t.test('user add | lock | unlock', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-user-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42', AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'test-admin-client-secret-0123456789abcdef' };
+  t.equal((await cli(['init'], env)).code, 0);
+
+  const add = await cli(['user', 'add', ' Ops@Example.com', '--name', 'Ops Person', '--role', 'staff'], env);
+  t.equal(add.code, 0, add.err.join('\n'));
+  const password = add.out.at(-1)!;
+  t.match(password, /^[A-Za-z0-9_-]{43}$/, 'the generated password is alone on the last line');
+  t.match(add.out[0], /ops@example\.com created with id 3 and role staff/);
+
+  const envPw = await cli(['user', 'add', 'env@example.com', '--password-env', 'NEW_PW'], { ...env, NEW_PW: 'quartz-Meadow-lantern-19' });
+  t.equal(envPw.code, 0, envPw.err.join('\n'));
+  t.notMatch(envPw.out.join('\n'), /quartz/, 'a given password is never printed');
+  const weak = await cli(['user', 'add', 'weak@example.com', '--password-env', 'NEW_PW'], { ...env, NEW_PW: 'password1234' });
+  t.equal(weak.code, 1);
+  t.match(weak.err[0], /password policy.*commonly used/);
+  t.equal((await cli(['user', 'add', 'ops@example.com'], env)).code, 1, 'duplicate email');
+  t.equal((await cli(['user', 'add', 'x@example.com', '--role', 'emperor'], env)).code, 2, 'unknown role');
+  t.equal((await cli(['user', 'add'], env)).code, 2);
+
+  t.equal((await cli(['user', 'lock', 'OPS@example.com'], env)).code, 0);
+  t.equal((await cli(['user', 'lock', 'nobody@example.com'], env)).code, 1);
+
+  // The running service sees the lock (same database).
+  const h = await buildTestApp(t, { dataDir, env });
+  const locked = await h.call('user_login', { session_token: await anonSession(h), email: 'ops@example.com', password });
+  t.equal(locked.statusCode, 423, show(locked));
+  await h.app.close();
+
+  const unlock = await cli(['user', 'unlock', 'ops@example.com'], env);
+  t.equal(unlock.code, 0, unlock.err.join('\n'));
+  t.match(unlock.out[0], /role staff/);
+  const h2 = await buildTestApp(t, { dataDir, env });
+  const ok = await h2.call('user_login', { session_token: await anonSession(h2), email: 'ops@example.com', password });
+  t.equal(ok.statusCode, 200, show(ok));
+  t.equal(json(ok).role, 'staff');
+});
