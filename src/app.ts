@@ -12,14 +12,17 @@ import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
 import { ApiError, UnavailableError, errorCatalog, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './logger.js';
+import apikeys from './plugins/apikeys.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
 import database from './plugins/database.js';
+import keyring from './plugins/keyring.js';
 import metrics from './plugins/metrics.js';
 import sessions from './plugins/sessions.js';
 import policy from './plugins/policy.js';
 import rateLimit from './plugins/rate-limit.js';
 import rateLimitHooks from './ratelimit/hooks.js';
 import { Readiness } from './readiness.js';
+import apikeyActions from './routes/actions/apikeys.js';
 import auditActions from './routes/actions/audit.js';
 import loginActions from './routes/actions/login.js';
 import passwordActions from './routes/actions/passwords.js';
@@ -122,6 +125,8 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
   await app.register(rateLimit, { keyPrefix: opts.rateLimitKeyPrefix });
   await app.register(database, { store: opts.store });
   await app.register(policy);
+  await app.register(keyring);
+  await app.register(apikeys);
   await app.register(clientAuth);
   await app.register(sessions);
 
@@ -135,6 +140,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     await v1.register(passwordActions);
     await v1.register(userActions);
     await v1.register(policyActions);
+    await v1.register(apikeyActions);
   }, { prefix: '/v1' });
   return app;
 }
