@@ -49,6 +49,8 @@ export interface WatcherOptions {
   debounceMs?: number;
   /** Cheap stat poll for file systems where fs.watch misses events (ms). */
   pollMs?: number;
+  /** false: rely on the poll alone (tests of the fallback). */
+  fsWatch?: boolean;
 }
 
 /**
@@ -85,6 +87,18 @@ export class PolicyWatcher {
   }
 
   start(): void {
+    if (this.opts.fsWatch !== false) this.watchDirectory();
+    this.poll = setInterval(() => {
+      const key = this.statKey();
+      if (key !== this.lastStat) {
+        this.lastStat = key;
+        this.schedule();
+      }
+    }, this.opts.pollMs ?? 1000);
+    this.poll.unref();
+  }
+
+  private watchDirectory(): void {
     const base = path.basename(this.file);
     try {
       this.fsWatcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
@@ -95,16 +109,8 @@ export class PolicyWatcher {
         this.fsWatcher = undefined; // the poll keeps working
       });
     } catch {
-      this.fsWatcher = undefined;
+      this.fsWatcher = undefined; // e.g. the directory cannot be watched: the poll alone
     }
-    this.poll = setInterval(() => {
-      const key = this.statKey();
-      if (key !== this.lastStat) {
-        this.lastStat = key;
-        this.schedule();
-      }
-    }, this.opts.pollMs ?? 1000);
-    this.poll.unref();
   }
 
   stop(): void {
