@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { createClient } from '../../src/core/clients.js';
 import { defaultClientLimits } from '../../src/ratelimit/defaults.js';
-import { buildTestApp, json, show, type TestApp } from '../helper.js';
+import { buildTestApp, json, repoRoot, show, type TestApp } from '../helper.js';
 
 const limits = (rules: Record<string, { max: number; window: number }>) => ({ AUTHNZD_RATE_LIMITS: JSON.stringify(rules) });
 
@@ -94,4 +96,16 @@ t.test('unauthenticated calls are refused before they count against a client', a
   const h = await buildTestApp(t, { env: limits({ audit_query: { max: 2, window: 60 } }) });
   for (let i = 0; i < 5; i++) t.equal((await h.call('audit_query', {}, { secret: null })).statusCode, 401);
   t.same(await statuses(h, 'audit_query', 3), [200, 200, 429]);
+});
+
+t.test('every action has a default, and docs/rate-limits.md lists exactly the defaults', async (t) => {
+  const h = await buildTestApp(t);
+  const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+  const actions = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/')).map((p) => p.slice(4));
+  t.ok(actions.length > 10, `${actions.length} actions`);
+  for (const a of actions) t.ok(defaultClientLimits[a], `${a} has a default limit in src/ratelimit/defaults.ts`);
+  const md = readFileSync(path.join(repoRoot, 'docs/rate-limits.md'), 'utf8');
+  for (const [a, r] of Object.entries(defaultClientLimits)) {
+    t.ok(md.includes(`| \`${a}\` | ${r.max.toLocaleString('en-US')} | ${r.window} s |`), `${a} documented as ${r.max}/${r.window}s`);
+  }
 });

@@ -147,3 +147,27 @@ t.test('AUTHNZD_RATE_LIMITS=off turns end-user limits and the login throttle off
   for (let i = 0; i < LOGIN_THROTTLE.max + 1; i++) codes.push((await login(h, 'free@example.com', 'wrong-password-guess', '198.51.100.1')).statusCode);
   t.notOk(codes.includes(429), codes.join(','));
 });
+
+t.test('API keys: issue_apikey_nosession per user, refresh_apikey per end-user IP', async (t) => {
+  const h = await app(t);
+  const alice = await verifiedUser(h, 'alice@example.com');
+  const bob = await verifiedUser(h, 'bob@example.com');
+  const issue = (user_id: number, ip: string) => h.call('issue_apikey_nosession', {
+    user_id, ip_address: ip, audience: 'api', subject: 'reports', api_version: 1, expires_in: 3600, refresh_expires_in: 86400,
+  });
+  const perUser = rule('issue_apikey_nosession', 'user').max;
+  const codes: number[] = [];
+  for (let i = 0; i < perUser + 1; i++) codes.push((await issue(alice, `192.0.2.${(i % 50) + 1}`)).statusCode);
+  t.same(codes, [...Array(perUser).fill(201), 429], 'per user, whatever the IP');
+  const other = await issue(bob, '192.0.2.1');
+  t.equal(other.statusCode, 201, `another user is not throttled by alice's burst: ${show(other)}`);
+
+  const perIp = rule('refresh_apikey', 'ip').max;
+  const refresh: number[] = [];
+  for (let i = 0; i < perIp + 1; i++) {
+    refresh.push((await h.call('refresh_apikey', { apikey: 'azk_bogus', refresh_token: 'nope', ip_address: '203.0.113.99', user_agent: 'UA' })).statusCode);
+  }
+  t.same(refresh, [...Array(perIp).fill(401), 429], 'refresh attempts per IP, refused before any token lookup');
+  const elsewhere = await h.call('refresh_apikey', { apikey: 'azk_bogus', refresh_token: 'nope', ip_address: '203.0.113.100', user_agent: 'UA' });
+  t.equal(elsewhere.statusCode, 401, 'another IP is not limited');
+});
