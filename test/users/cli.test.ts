@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { run, type CliIo } from '../../src/cli/main.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { run } from '../../src/cli/main.js';
 import { buildTestApp, json, repoRoot, show } from '../helper.js';
 import { anonSession } from './fixtures.js';
 
