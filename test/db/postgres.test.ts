@@ -1,14 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import net from 'node:net';
 import t from 'tap';
 import { createPostgresStore } from '../../src/db/postgres/index.js';
 import type { Store } from '../../src/db/store.js';
 import { storeContract } from './contract.js';
+import { createTestDatabase, truncateAll } from './pg.js';
 
 /*
- * The store contract against a real PostgreSQL server. Each run creates its own database
- * (authnzd_test_<random>), migrates it through the production path and drops it at the end, so
- * runs never see each other's rows. Between subtests every table is emptied.
+ * The store contract against a real PostgreSQL server. Each run creates its own database,
+ * migrates it through the production path (createPostgresStore) and drops it at the end; between
+ * subtests every table is emptied.
  */
 const adminUrl = process.env.AUTHNZD_TEST_PG_URL;
 
@@ -36,32 +36,46 @@ if (adminUrl === undefined || adminUrl === '') {
       return { store, another: open };
     },
   });
-}
 
-/** Creates an empty database next to the one in `adminUrl`; `drop` removes it. */
-export async function createTestDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `authnzd_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
+  t.test('PostgreSQL specifics', async (t) => {
+    const a = await createPostgresStore(url);
+    const b = await createPostgresStore(url);
+    t.teardown(() => b.close());
+    t.pass('a second migration run on a migrated database is a no-op');
+    await a.close();
+    await a.close();
+    await t.rejects(a.ping(), 'ping fails once the pool is closed');
+    await t.rejects(createPostgresStore(url.replace(/\/[^/]*$/, '/authnzd_no_such_db')), /does not exist/, 'a missing database fails the start');
+    await t.rejects(createPostgresStore('postgres://postgres@127.0.0.1:1/x'), 'an unreachable server fails the start');
+  });
 
-async function truncateAll(url: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  const { rows } = await c.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
-  await c.query(`TRUNCATE ${rows.map((r) => `"${r.tablename}"`).join(', ')} RESTART IDENTITY CASCADE`);
-  await c.end();
+  t.test('ping fails while the server is unreachable, and recovers', async (t) => {
+    // The store talks to PostgreSQL through a proxy this test can cut, like a server going down.
+    const target = new URL(url);
+    const sockets = new Set<net.Socket>();
+    let up = true;
+    const proxy = net.createServer((client) => {
+      if (!up) return client.destroy();
+      const server = net.connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, server]) {
+        sockets.add(s);
+        s.on('error', () => s.destroy());
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(server).pipe(client);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+    const via = new URL(url);
+    via.port = String((proxy.address() as net.AddressInfo).port);
+    const store = await createPostgresStore(via.toString());
+    t.teardown(() => store.close());
+    await t.resolves(store.ping());
+    up = false;
+    for (const s of sockets) s.destroy();
+    await t.rejects(store.ping(), 'the server is down');
+    await t.rejects(store.users.count(), 'and so is every query');
+    up = true;
+    await t.resolves(store.ping(), 'back up: the pool reconnects');
+  });
 }

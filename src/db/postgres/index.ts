@@ -7,6 +7,8 @@ import { pgKeyringStore } from './keyring.js';
 import { pgSessionStore } from './sessions.js';
 import { pgUserStore } from './users.js';
 
+const PING_TIMEOUT_MS = 3000;
+
 /** PostgreSQL at `url`, migrated to the committed schema (drizzle/postgres). */
 export async function createPostgresStore(url: string, opts: { max?: number } = {}): Promise<Store> {
   const { db, pool } = await openPostgres(url, opts);
@@ -21,7 +23,16 @@ export async function createPostgresStore(url: string, opts: { max?: number } = 
     keyring: pgKeyringStore(db),
     withStartupLock: (fn) => withStartupLock(pool, fn),
     async ping() {
-      await pool.query('SELECT 1');
+      // A server that stopped answering (not refusing) must not hang /ready.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('database ping timed out')), PING_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([pool.query('SELECT 1'), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async close() {
       if (closed) return;
