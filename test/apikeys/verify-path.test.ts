@@ -1,0 +1,75 @@
+import t from 'tap';
+import type { Claims } from '../../src/crypto/envelope.js';
+import { UsageBuffer } from '../../src/core/usage-buffer.js';
+import { VerifyCache } from '../../src/core/verify-cache.js';
+import { buildTestApp } from '../helper.js';
+import { issueStandalone, newUser, rawDb, verify } from './setup.js';
+
+/* What the verify path must not do (SPEC §4.3). */
+
+t.test('one indexed read, no write, cached crypto, usage flushed later', async (t) => {
+  const h = await buildTestApp(t);
+  const k = await issueStandalone(h, await newUser(h));
+  const calls: string[] = [];
+  const store = h.app.store as unknown as Record<string, Record<string, unknown>>;
+  for (const area of ['apikeys', 'users', 'sessions', 'clients', 'audit', 'keyring']) {
+    for (const [name, fn] of Object.entries(store[area]!)) {
+      if (typeof fn !== 'function') continue;
+      store[area]![name] = (...args: unknown[]) => {
+        calls.push(`${area}.${name}`);
+        return (fn as (...a: unknown[]) => unknown).apply(store[area], args);
+      };
+    }
+  }
+  let finds = 0;
+  const find = h.app.keyring.find.bind(h.app.keyring);
+  h.app.keyring.find = async (...args) => {
+    finds++;
+    return find(...args);
+  };
+  await verify(h, k.apikey); // warms the client cache and the verify cache
+  const cryptoAfterFirst = finds;
+  calls.length = 0;
+  for (let i = 0; i < 5; i++) t.equal((await verify(h, k.apikey)).valid, true);
+  t.same(calls.filter((c) => !c.startsWith('clients.')), Array(5).fill('apikeys.getForVerify'), 'exactly one read per verify, no write');
+  t.equal(finds, cryptoAfterFirst, 'decrypt+verify served from the cache');
+
+  const db = rawDb(h);
+  t.teardown(() => db.close());
+  const useCount = () => (db.prepare('SELECT use_count FROM api_keys WHERE id = ?').get(k.key_id) as { use_count: number }).use_count;
+  t.equal(useCount(), 0, 'nothing written during verifies');
+  await h.app.apikeys.usage.flush();
+  t.equal(useCount(), 6, 'one flush writes every buffered use');
+});
+
+t.test('the verify cache: keyed by the whole key, bounded, never past exp', async (t) => {
+  const claims = (exp: number) => ({ jti: 'k', exp } as Claims);
+  const cache = new VerifyCache(2);
+  cache.set('a', claims(100), 0);
+  cache.set('b', claims(100), 0);
+  t.ok(cache.get('a', 0), 'a is now the most recent');
+  cache.set('c', claims(100), 0);
+  t.equal(cache.size, 2, 'bounded');
+  t.notOk(cache.get('b', 0), 'the least recently used entry went first');
+  t.ok(cache.get('a', 99_999));
+  t.notOk(cache.get('a', 100_000), 'gone at exp');
+  cache.set('d', claims(1), 5_000);
+  t.notOk(cache.get('d', 5_000), 'an expired result is never stored');
+});
+
+t.test('a failed flush keeps the counts for the next one', async (t) => {
+  let fail = true;
+  const written: unknown[] = [];
+  const buf = new UsageBuffer(async (u) => {
+    if (fail) throw new Error('database is locked');
+    written.push(...u);
+  });
+  buf.record('k1', 10);
+  buf.record('k1', 20);
+  await t.rejects(buf.flush());
+  buf.record('k1', 30);
+  fail = false;
+  await buf.flush();
+  t.same(written, [{ id: 'k1', count: 3, lastUsedAt: 30 }]);
+  t.equal(buf.size, 0);
+});
