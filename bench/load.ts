@@ -26,6 +26,8 @@ export interface LoadJob {
   pipelining?: number;
   /** Fixed number of measured requests (overrides duration); `rest`: every body not used yet. */
   amount?: number | 'rest';
+  /** With `amount`: stop after this many seconds even if the amount is not reached. */
+  maxSeconds?: number;
   /** Substring every response body must contain; the others are counted as mismatches. */
   expect?: string;
 }
@@ -77,7 +79,10 @@ async function main(jobFile: string): Promise<void> {
   const left = bodies.length - next;
   if (job.order === 'once' && left < job.connections * 10) throw new Error(`only ${left} unused bodies left after the warm-up`);
   const amount = job.amount === 'rest' ? left - job.connections * (job.pipelining ?? 1) : job.amount;
-  const r = await autocannon(amount !== undefined ? { ...common, amount } : { ...common, duration: job.duration });
+  const run = autocannon(amount !== undefined ? { ...common, amount } : { ...common, duration: job.duration });
+  const cap = job.maxSeconds ? setTimeout(() => run.stop(), job.maxSeconds * 1000) : undefined;
+  const r = await run;
+  clearTimeout(cap);
   const statusCodes: Record<string, number> = {};
   for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = Number(s.count);
   const total = r.requests.total;

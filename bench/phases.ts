@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { rssMiB, runToEnd, stop } from './proc.js';
+import { rssMiB, runToEnd, type Proc } from './proc.js';
+import type { LoadResult } from './load.js';
 import { bodiesFile, check, runLoad, scenario, skipped, type Scenario, type Settings } from './scenarios.js';
 import { fillApiKeys, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
 import { ADMIN_SECRET, startBaseline, startService, stopService, type Service } from './service.js';
@@ -11,16 +12,45 @@ import { ADMIN_SECRET, startBaseline, startService, stopService, type Service } 
  * storm, RSS over many verifies, the 1,000,000-row table and the PostgreSQL slot.
  */
 
-export async function baseline(s: Settings, sampleKey: string): Promise<Scenario> {
-  return scenario('baseline (bare Fastify echo)', async () => {
-    const b = await startBaseline(path.join(s.tmp, 'baseline.log'));
-    try {
-      const load = await runLoad(s, { url: b.url, action: 'echo', bodies: bodiesFile(s, [verifyBody(sampleKey)]), expect: '"valid":true' });
-      return { load };
-    } finally {
-      await stop(b.proc);
-    }
+export interface Baseline {
+  proc: Proc;
+  url: string;
+  bodies: string;
+  /** Every baseline measurement of the run, in order. */
+  runs: LoadResult[];
+}
+
+/** Starts the baseline app (core 0) for the whole service phase; it idles between its loads. */
+export async function startBaselineBench(s: Settings, sampleKey: string): Promise<Baseline> {
+  const b = await startBaseline(path.join(s.tmp, 'baseline.log'));
+  return { ...b, bodies: bodiesFile(s, [verifyBody(sampleKey)]), runs: [] };
+}
+
+/** One baseline load (the echo route, same connections), recorded in `b.runs`. */
+export async function baselineLoad(s: Settings, b: Baseline, timing: { measure?: number; warmup?: number } = {}): Promise<LoadResult> {
+  const r = await runLoad(s, {
+    url: b.url, action: 'echo', bodies: b.bodies, expect: '"valid":true',
+    duration: timing.measure ?? s.measure, warmup: timing.warmup ?? s.warmup,
   });
+  b.runs.push(r);
+  return r;
+}
+
+/**
+ * A scenario with its own baseline measured right before it: the other users of this machine
+ * come and go, and a ratio of two loads a few seconds apart drifts far less than one taken
+ * against a baseline measured minutes earlier.
+ */
+export async function paired(s: Settings, b: Baseline, name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
+  let base: LoadResult | undefined;
+  try {
+    base = await baselineLoad(s, b, { measure: s.pairedMeasure, warmup: 1 });
+  } catch (err) {
+    process.stderr.write(`bench: paired baseline for ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  const sc = await scenario(name, fn);
+  if (base && sc.load) sc.baseline = base;
+  return sc;
 }
 
 export interface CryptoBound {
@@ -50,50 +80,89 @@ export async function cryptoBound(s: Settings): Promise<CryptoBound> {
   }
 }
 
-/** verify_apikey on the working set while `logins` (fresh anonymous sessions) log in at full speed. */
+/**
+ * verify_apikey on the working set while `logins` (fresh anonymous sessions) log in at full
+ * speed. The same verify load without the storm is measured right before, for the p99 ratio.
+ */
 export async function loginStorm(s: Settings, svc: Service, verifyBodies: string, logins: string): Promise<Scenario> {
   return scenario('verify_apikey during a login storm', async () => {
+    const verify = (warmup: number) => runLoad(s, {
+      url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true', warmup, duration: s.pairedMeasure,
+    });
+    const calm = await verify(1);
     const storm = runLoad(s, {
       url: svc.url, action: 'user_login', secret: ADMIN_SECRET, bodies: logins, order: 'once',
-      connections: 8, warmup: 0, duration: s.warmup + s.measure + 2, expect: '"session_token"',
+      connections: 8, warmup: 0, duration: s.pairedMeasure + 3, expect: '"session_token"',
     });
-    await sleep(1000);
-    const load = await runLoad(s, { url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true' });
+    await sleep(1500);
+    const load = await verify(0);
     const st = await storm;
-    return { load, extra: { logins_per_sec: st.rps, login_p99_ms: st.p99, login_problems: st.non2xx + st.mismatches + st.exhausted } };
-  });
-}
-
-/** RSS of the service before and after `count` verifies over the working set (pipelined). */
-export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: string, count: number): Promise<Scenario> {
-  return scenario(`verify_apikey × ${count.toLocaleString('en-US')} (RSS)`, async () => {
-    const before = rssMiB(svc.proc.pid);
-    const load = await runLoad(s, {
-      url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies,
-      amount: count, warmup: 0, pipelining: 4, expect: '"valid":true',
-    });
-    const after = rssMiB(svc.proc.pid);
-    return { load, note: 'pipelined ×4, for RSS only', extra: { rss_before_mib: before, rss_after_mib: after, rss_growth_mib: after - before } };
+    return {
+      load,
+      note: `without the storm just before: ${Math.round(calm.rps)} req/s, p99 ${calm.p99} ms; logins ${st.rps.toFixed(1)}/s`,
+      extra: { calm, logins_per_sec: st.rps, login_p99_ms: st.p99, login_problems: st.non2xx + st.mismatches + st.exhausted },
+    };
   });
 }
 
 /**
- * verify_apikey with `rows` keys in the table: the service is stopped, filler rows go straight
- * into the SQLite file, and the service restarts on the same data dir. The verified keys are the
+ * RSS of the service before and after `count` verifies over the working set (pipelined, for
+ * throughput), sampled every 2 s on the way; stops at `maxSeconds` if the count is not reached.
+ */
+export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: string, count: number, maxSeconds: number): Promise<Scenario> {
+  return scenario(`verify_apikey × ${count.toLocaleString('en-US')} (RSS)`, async () => {
+    const before = rssMiB(svc.proc.pid);
+    const t0 = Date.now();
+    const curve: Array<[number, number]> = [[0, before]];
+    const timer = setInterval(() => curve.push([Math.round((Date.now() - t0) / 1000), rssMiB(svc.proc.pid)]), 2000);
+    let load: LoadResult;
+    try {
+      load = await runLoad(s, {
+        url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies,
+        amount: count, maxSeconds, warmup: 0, pipelining: 4, expect: '"valid":true',
+      });
+    } finally {
+      clearInterval(timer);
+    }
+    const after = rssMiB(svc.proc.pid);
+    curve.push([Math.round((Date.now() - t0) / 1000), after]);
+    const short = load.requests < count ? `; stopped after ${maxSeconds} s at ${load.requests.toLocaleString('en-US')} verifies` : '';
+    return {
+      load,
+      note: `pipelined ×4, for RSS only; RSS ${before} → ${after} MiB${short}`,
+      extra: { rss_before_mib: before, rss_after_mib: after, rss_growth_mib: Math.round((after - before) * 10) / 10, verifies: load.requests, rss_curve: curve },
+    };
+  });
+}
+
+/**
+ * verify_apikey with `rows` keys in the table. The working-set verify is measured once more on
+ * the running service (the reference); then the service is stopped, filler rows go straight into
+ * the SQLite file, and the service restarts on the same data dir. The verified keys are the
  * working set issued through the API before.
  */
 export async function largeTable(s: Settings, svc: Service, verifyBodies: string, rows: number, log: string): Promise<{ result: Scenario; svc: Service }> {
-  await stopService(svc);
+  const verify = (url: string) => runLoad(s, {
+    url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true', duration: s.pairedMeasure,
+  });
+  let reference: LoadResult | undefined;
   let next = svc;
   const result = await scenario(`verify_apikey, ${rows.toLocaleString('en-US')} keys stored`, async () => {
     const file = path.join(svc.dataDir, 'authnzd.sqlite');
+    reference = await verify(svc.url);
+    await stopService(svc);
     const have = fillApiKeys(file, 0).rows;
     const fill = fillApiKeys(file, Math.max(0, rows - have));
     process.stderr.write(`bench: inserted ${rows - have} rows in ${fill.seconds.toFixed(1)} s (table: ${fill.rows})\n`);
     next = await startService({ dataDir: svc.dataDir, cpu: 0, log });
-    const load = await runLoad(s, { url: next.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true' });
-    return { load, extra: { rows: fill.rows, fill_seconds: fill.seconds } };
+    const load = await verify(next.url);
+    return {
+      load,
+      note: `same keys, ${have.toLocaleString('en-US')} rows, just before: ${Math.round(reference.rps)} req/s`,
+      extra: { rows: fill.rows, rows_before: have, fill_seconds: fill.seconds, reference },
+    };
   });
+  if (next === svc && svc.proc.child.exitCode === null) return { result, svc };
   return { result, svc: next };
 }
 
@@ -153,12 +222,10 @@ export async function postgresSlot(s: Settings, workingSet: number): Promise<Sce
 }
 
 /** issue_apikey under load: every request writes a key row and its audit row. */
-export async function issueLoad(s: Settings, svc: Service, session: string): Promise<Scenario> {
-  return scenario('issue_apikey', async () => {
-    const body = JSON.stringify(issueBody(session));
-    const bad = await check(svc.api, 'issue_apikey', body, 201, '"apikey"');
-    if (bad) return { load: null, note: bad };
-    const load = await runLoad(s, { url: svc.url, action: 'issue_apikey', secret: ADMIN_SECRET, bodies: bodiesFile(s, [body]), expect: '"apikey"' });
-    return { load };
-  });
+export async function issueLoad(s: Settings, svc: Service, session: string): Promise<Omit<Scenario, 'name'>> {
+  const body = JSON.stringify(issueBody(session));
+  const bad = await check(svc.api, 'issue_apikey', body, 201, '"apikey"');
+  if (bad) return { load: null, note: bad };
+  const load = await runLoad(s, { url: svc.url, action: 'issue_apikey', secret: ADMIN_SECRET, bodies: bodiesFile(s, [body]), expect: '"apikey"' });
+  return { load };
 }

@@ -10,6 +10,8 @@ export interface Row {
   p99: number | null;
   /** Throughput divided by the baseline's (null when there is no throughput figure). */
   ratio: number | null;
+  /** The baseline throughput the ratio was taken against (measured right before the scenario). */
+  baselineRps?: number | null;
   note?: string;
 }
 
@@ -65,9 +67,9 @@ export function table(header: string[], rows: string[][], right: number[] = []):
 
 export function resultsTable(rows: readonly Row[]): string {
   return table(
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', '× baseline', 'note'],
-    rows.map((r) => [r.scenario, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.ratio), r.note ?? '']),
-    [1, 2, 3, 4],
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', '× baseline', 'baseline req/s', 'note'],
+    rows.map((r) => [r.scenario, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.ratio), fmt(r.baselineRps), r.note ?? '']),
+    [1, 2, 3, 4, 5],
   );
 }
 

@@ -3,9 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { baseline, cryptoBound, issueLoad, largeTable, loginStorm, postgresSlot, rssOverVerifies } from './phases.js';
-import { rssMiB } from './proc.js';
+import { baselineLoad, cryptoBound, issueLoad, largeTable, loginStorm, paired, postgresSlot, rssOverVerifies, startBaselineBench } from './phases.js';
+import { rssMiB, stop } from './proc.js';
 import { ratio, resultsTable, targetsTable, type Target } from './report.js';
+import type { LoadResult } from './load.js';
 import { bodiesFile, check, runLoad, scenario, skipped, toRow, type Scenario, type Settings } from './scenarios.js';
 import { anonymousSessions, BENCH_PASSWORD, issueKeys, login, signUp, verifyBody } from './seed.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_SECRET, repoRoot, startService, stopService } from './service.js';
@@ -19,13 +20,14 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_SECRET, repoRoot, startService, stop
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'no-pg': { type: 'boolean' } } });
 const quick = args.quick === true;
 const sizes = quick
-  ? { workingSet: 300, cold: 4000, logins: 400, rssVerifies: 50_000, tableRows: 50_000 }
-  : { workingSet: 1000, cold: 25_000, logins: 1500, rssVerifies: 1_000_000, tableRows: 1_000_000 };
+  ? { workingSet: 300, cold: 4000, logins: 300, rssVerifies: 50_000, rssMaxSeconds: 20, tableRows: 50_000 }
+  : { workingSet: 1000, cold: 25_000, logins: 800, rssVerifies: 1_000_000, rssMaxSeconds: 100, tableRows: 1_000_000 };
 const s: Settings = {
   quick,
   tmp: mkdtempSync(path.join(tmpdir(), 'authnzd-bench-')),
-  measure: quick ? 2 : 8,
+  measure: quick ? 2 : 6,
   warmup: quick ? 1 : 2,
+  pairedMeasure: quick ? 2 : 4,
   connections: 10,
 };
 const t0 = Date.now();
@@ -62,7 +64,8 @@ rss.after_seed = rssMiB(svc.proc.pid);
 process.stderr.write(`bench: seeded ${ws.length + cold.length} keys, ${sessions.length + loginSessions.length} sessions in ${seedSeconds.toFixed(1)} s\n`);
 
 const sampleKey = ws[0] ?? `azk_${'x'.repeat(600)}`;
-const base = await baseline(s, sampleKey);
+const bl = await startBaselineBench(s, sampleKey);
+const base = await scenario('baseline (bare Fastify echo)', async () => ({ load: await baselineLoad(s, bl) }));
 const crypto = await cryptoBound(s);
 
 const wsBodies = bodiesFile(s, ws.map(verifyBody));
@@ -72,12 +75,12 @@ const load = (action: string, bodies: string, expect: string, extra: Partial<Par
 let verifyRepeat: Scenario | undefined;
 let verifyCold: Scenario | undefined;
 if (canVerify) {
-  verifyRepeat = await scenario(`verify_apikey, ${ws.length} repeat keys`, async () => {
+  verifyRepeat = await paired(s, bl, `verify_apikey, ${ws.length} repeat keys`, async () => {
     const bad = await check(api, 'verify_apikey', verifyBody(ws[0]!), 200, '"valid":true');
     return bad ? { load: null, note: bad } : { load: await load('verify_apikey', wsBodies, '"valid":true') };
   });
   scenarios.push(verifyRepeat);
-  verifyCold = await scenario(`verify_apikey, ${cold.length.toLocaleString('en-US')} never-repeated keys`, async () => ({
+  verifyCold = await paired(s, bl, `verify_apikey, ${cold.length.toLocaleString('en-US')} never-repeated keys`, async () => ({
     load: await load('verify_apikey', bodiesFile(s, cold.map(verifyBody)), '"valid":true', { order: 'once', amount: 'rest', warmup: quick ? 0.5 : 1 }),
   }));
   scenarios.push(verifyCold);
@@ -85,7 +88,7 @@ if (canVerify) {
 rss.after_verify = rssMiB(svc.proc.pid);
 
 if (sessions.length && (await has('session_exists'))) {
-  scenarios.push(await scenario('session_exists', async () => {
+  scenarios.push(await paired(s, bl, 'session_exists', async () => {
     const bodies = sessions.map((t) => JSON.stringify({ session_token: t }));
     const bad = await check(api, 'session_exists', bodies[0]!, 200, '"exists":true');
     return bad ? { load: null, note: bad } : { load: await load('session_exists', bodiesFile(s, bodies), '"exists":true') };
@@ -93,15 +96,16 @@ if (sessions.length && (await has('session_exists'))) {
 } else scenarios.push(skipped('session_exists', 'not available yet'));
 
 if (await has('check_access')) {
-  scenarios.push(await scenario('check_access', async () => {
+  scenarios.push(await paired(s, bl, 'check_access', async () => {
     const body = JSON.stringify({ user_id: owner?.userId ?? 1, action: 'view', item: 'apikey', owner_id: owner?.userId ?? 1, visibility: 'private' });
     const bad = await check(api, 'check_access', body, 200, '"allowed":true');
     return bad ? { load: null, note: bad } : { load: await load('check_access', bodiesFile(s, [body]), '"allowed":true') };
   }));
 } else scenarios.push(skipped('check_access', 'not available yet'));
 
-if (canIssue) scenarios.push(await issueLoad(s, svc, owner!.session));
+if (canIssue) scenarios.push(await paired(s, bl, 'issue_apikey', () => issueLoad(s, svc, owner!.session)));
 else scenarios.push(skipped('issue_apikey', 'not available yet'));
+await stop(bl.proc);
 
 const half = Math.floor(loginSessions.length / 2);
 const loginBodies = (from: number, to: number) =>
@@ -116,7 +120,7 @@ if (loginSessions.length) {
 let rssRun: Scenario | undefined;
 let large: Scenario | undefined;
 if (canVerify) {
-  rssRun = await rssOverVerifies(s, svc, wsBodies, sizes.rssVerifies);
+  rssRun = await rssOverVerifies(s, svc, wsBodies, sizes.rssVerifies, sizes.rssMaxSeconds);
   scenarios.push(rssRun);
   const r = await largeTable(s, svc, wsBodies, sizes.tableRows, path.join(s.tmp, 'authnzd-large.log'));
   svc = r.svc;
@@ -130,16 +134,20 @@ if (!args['no-pg']) scenarios.push(await postgresSlot(s, sizes.workingSet));
 const b = base.load;
 const find = (prefix: string) => scenarios.find((x) => x.name.startsWith(prefix))?.load ?? null;
 const vr = verifyRepeat?.load ?? null;
-const storm = find('verify_apikey during');
+const pairedRatio = (name: string) => {
+  const sc = scenarios.find((x) => x.name === name);
+  return ratio(sc?.load?.rps, (sc?.baseline ?? b)?.rps);
+};
+const storm = scenarios.find((x) => x.name.startsWith('verify_apikey during'));
 const targets: Target[] = [
-  { name: 'verify_apikey repeat: throughput × baseline', value: ratio(vr?.rps, b?.rps), bound: 0.6, kind: 'min' },
-  { name: 'verify_apikey repeat: p99 × baseline p99', value: ratio(vr?.p99, b?.p99), bound: 2, kind: 'max' },
+  { name: 'verify_apikey repeat: throughput × baseline', value: ratio(vr?.rps, (verifyRepeat?.baseline ?? b)?.rps), bound: 0.6, kind: 'min' },
+  { name: 'verify_apikey repeat: p99 × baseline p99', value: ratio(vr?.p99, (verifyRepeat?.baseline ?? b)?.p99), bound: 2, kind: 'max' },
   { name: 'verify_apikey cold: throughput × crypto bound', value: ratio(verifyCold?.load?.rps, crypto.opsPerSec), bound: 0.8, kind: 'min' },
-  { name: 'session_exists: throughput × baseline', value: ratio(find('session_exists')?.rps, b?.rps), bound: 0.6, kind: 'min' },
-  { name: 'check_access: throughput × baseline', value: ratio(find('check_access')?.rps, b?.rps), bound: 0.6, kind: 'min' },
+  { name: 'session_exists: throughput × baseline', value: pairedRatio('session_exists'), bound: 0.6, kind: 'min' },
+  { name: 'check_access: throughput × baseline', value: pairedRatio('check_access'), bound: 0.6, kind: 'min' },
   { name: 'issue_apikey throughput', value: find('issue_apikey')?.rps ?? null, bound: 2000, kind: 'min', unit: '/s' },
-  { name: 'verify p99 during login storm × without', value: ratio(storm?.p99, vr?.p99), bound: 3, kind: 'max' },
-  { name: `verify with ${sizes.tableRows.toLocaleString('en-US')} keys × with ${ws.length}`, value: ratio(large?.load?.rps, vr?.rps), bound: 0.85, kind: 'min' },
+  { name: 'verify p99 during login storm × without', value: ratio(storm?.load?.p99, (storm?.extra?.calm as LoadResult | undefined)?.p99), bound: 3, kind: 'max' },
+  { name: `verify with ${sizes.tableRows.toLocaleString('en-US')} keys × with ${ws.length}`, value: ratio(large?.load?.rps, (large?.extra?.reference as LoadResult | undefined)?.rps), bound: 0.85, kind: 'min' },
   { name: `RSS growth over ${sizes.rssVerifies.toLocaleString('en-US')} verifies`, value: (rssRun?.extra?.rss_growth_mib as number | undefined) ?? null, bound: 50, kind: 'max', unit: 'MiB' },
 ];
 const rows = [base, ...scenarios].map((x) => toRow(x, b));
@@ -164,7 +172,7 @@ const out = path.join(resultsDir, `${quick ? 'quick-' : ''}${stamp}.json`);
 writeFileSync(out, JSON.stringify({
   date: new Date().toISOString(), commit, quick, command: `npm run bench${quick ? ' -- --quick' : ''}`, machine,
   settings: { ...s, tmp: undefined, sizes }, seed_seconds: seedSeconds, run_seconds: (Date.now() - t0) / 1000,
-  baseline: base, crypto, rss, scenarios, targets: targets.map((t) => ({ ...t, met: t.value === null ? null : t.kind === 'min' ? t.value >= t.bound : t.value <= t.bound })),
+  baseline: base, baseline_runs: bl.runs, crypto, rss, scenarios, targets: targets.map((t) => ({ ...t, met: t.value === null ? null : t.kind === 'min' ? t.value >= t.bound : t.value <= t.bound })),
 }, null, 2) + '\n');
 process.stderr.write(`bench: wrote ${path.relative(repoRoot, out)}\n`);
 if (!args.keep) rmSync(s.tmp, { recursive: true, force: true });

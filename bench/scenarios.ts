@@ -18,6 +18,8 @@ export interface Settings {
   /** Seconds of each measured run, and of the unmeasured warm-up before it. */
   measure: number;
   warmup: number;
+  /** Seconds of the baseline measured right before a scenario (after a 1 s warm-up). */
+  pairedMeasure: number;
   connections: number;
 }
 
@@ -25,6 +27,8 @@ export interface Scenario {
   name: string;
   /** null when skipped or failed (see note). */
   load: LoadResult | null;
+  /** The baseline measured right before this scenario (its ratio uses this one). */
+  baseline?: LoadResult;
   note?: string;
   /** Extra figures of the scenario (RSS, rows, seconds of seeding…). */
   extra?: Record<string, unknown>;
@@ -48,6 +52,7 @@ export interface LoadSpec {
   connections?: number;
   pipelining?: number;
   amount?: LoadJob['amount'];
+  maxSeconds?: number;
   duration?: number;
   warmup?: number;
   /** CPU of the load generator: 1 normally, null to let it float (PostgreSQL slot). */
@@ -67,6 +72,7 @@ export async function runLoad(s: Settings, spec: LoadSpec): Promise<LoadResult> 
     warmup: spec.warmup ?? s.warmup,
     ...(spec.pipelining ? { pipelining: spec.pipelining } : {}),
     ...(spec.amount !== undefined ? { amount: spec.amount } : {}),
+    ...(spec.maxSeconds !== undefined ? { maxSeconds: spec.maxSeconds } : {}),
     ...(spec.expect !== undefined ? { expect: spec.expect } : {}),
   };
   const file = path.join(s.tmp, `job-${++jobs}-${spec.action}.json`);
@@ -114,14 +120,17 @@ export function skipped(name: string, why: string): Scenario {
   return { name, load: null, note: `skipped: ${why}` };
 }
 
+/** The row of a scenario; the ratio is to its paired baseline when it has one. */
 export function toRow(sc: Scenario, baseline: LoadResult | null): Row {
   const l = sc.load;
+  baseline = sc.baseline ?? baseline;
   return {
     scenario: sc.name,
     rps: l?.rps ?? null,
     p50: l?.p50 ?? null,
     p99: l?.p99 ?? null,
     ratio: ratio(l?.rps, baseline?.rps),
+    baselineRps: l ? baseline?.rps ?? null : null,
     ...(sc.note ? { note: sc.note } : {}),
   };
 }
