@@ -5,7 +5,9 @@ import { slotMs } from './window.js';
 /**
  * The sliding window of window.ts, in one Lua script so that reading, expiring and counting are
  * one atomic step for every instance sharing the Redis. A key is a hash of slot start → hits
- * (at most ~100 fields); Redis expires the whole key once its newest slot has left the window.
+ * (at most ~100 fields) plus the running total `t` and the oldest slot `o`, so a hit is O(1); the
+ * slots are scanned only when the oldest one has expired (at most once per slot). Redis expires
+ * the whole key once its newest slot has left the window.
  * Time is the caller's `now` (instances' clocks should agree to well under a slot).
  *
  * KEYS[1] key; ARGV max, windowMs, now, slotMs, add (1 = count a hit, 0 = peek).
@@ -18,20 +20,30 @@ local window = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local slot = tonumber(ARGV[4])
 local add = ARGV[5] == '1'
-local fields = redis.call('HGETALL', key)
-local total = 0
-local oldest = nil
-local expired = {}
-for i = 1, #fields, 2 do
-  local start = tonumber(fields[i])
-  if start + slot - 1 + window <= now then
-    expired[#expired + 1] = fields[i]
-  else
-    total = total + tonumber(fields[i + 1])
-    if oldest == nil or start < oldest then oldest = start end
+local meta = redis.call('HMGET', key, 't', 'o')
+local total = tonumber(meta[1]) or 0
+local oldest = tonumber(meta[2])
+if oldest ~= nil and oldest + slot - 1 + window <= now then
+  local fields = redis.call('HGETALL', key)
+  local expired = {}
+  total = 0
+  oldest = nil
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if f ~= 't' and f ~= 'o' then
+      local start = tonumber(f)
+      if start + slot - 1 + window <= now then
+        expired[#expired + 1] = f
+      else
+        total = total + tonumber(fields[i + 1])
+        if oldest == nil or start < oldest then oldest = start end
+      end
+    end
   end
+  if #expired > 0 then redis.call('HDEL', key, unpack(expired)) end
+  redis.call('HSET', key, 't', total)
+  if oldest == nil then redis.call('HDEL', key, 'o') else redis.call('HSET', key, 'o', string.format('%.0f', oldest)) end
 end
-if #expired > 0 then redis.call('HDEL', key, unpack(expired)) end
 if total >= max then
   return {0, total, oldest + slot - 1 + window - now}
 end
@@ -41,8 +53,12 @@ if not add then
 end
 local start = now - (now % slot)
 redis.call('HINCRBY', key, string.format('%.0f', start), 1)
+redis.call('HSET', key, 't', total + 1)
+if oldest == nil or start < oldest then
+  oldest = start
+  redis.call('HSET', key, 'o', string.format('%.0f', start))
+end
 redis.call('PEXPIRE', key, window + slot)
-if oldest == nil or start < oldest then oldest = start end
 return {1, total + 1, oldest + slot - 1 + window - now}
 `;
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import t from 'tap';
 import { Redis } from 'ioredis';
 import type { Limiter } from '../../src/ratelimit/limiter.js';
+import { MemoryLimiter } from '../../src/ratelimit/memory.js';
 import { RedisLimiter } from '../../src/ratelimit/redis.js';
 import { buildTestApp, show } from '../helper.js';
 
@@ -47,6 +48,29 @@ t.test('Redis limiter: the same sliding window as in memory', { skip }, async (t
   let admitted = 0;
   for (let now = 0; now < 120_000; now += 100) admitted += await burst(l, 'big', 2, 1000, 60_000, now);
   t.ok(admitted <= 2000 && admitted >= 1900, `coarse slots for large limits (${admitted} admitted in 2 windows)`);
+});
+
+t.test('Redis and memory limiters agree on a random sequence of hits and peeks', { skip }, async (t) => {
+  const redis = new Redis(redisUrl!);
+  t.teardown(() => redis.quit());
+  const r = new RedisLimiter(redis, prefix + 'agree:');
+  const m = new MemoryLimiter();
+  let seed = 42;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  let now = 5_000_000;
+  let mismatches = 0;
+  const seen = { allowed: 0, refused: 0 };
+  for (let i = 0; i < 3000; i++) {
+    now += rand(40);
+    // An exact window on three keys and a coarse-slot one on one key, both driven past their limit.
+    const [max, windowMs, key] = i % 2 ? [7, 2_000, `exact${rand(3)}`] : [120, 10_000, 'coarse'];
+    const op = rand(10) === 0 ? 'peek' : 'hit';
+    const [a, b] = [await r[op](key, max, windowMs, now), await m[op](key, max, windowMs, now)];
+    seen[b.allowed ? 'allowed' : 'refused']++;
+    if (JSON.stringify(a) !== JSON.stringify(b) && mismatches++ < 3) t.same(a, b, `${op} ${key} at ${now}`);
+  }
+  t.equal(mismatches, 0, 'identical answers');
+  t.ok(seen.allowed > 500 && seen.refused > 500, `both outcomes exercised (${JSON.stringify(seen)})`);
 });
 
 t.test('two instances on one Redis share the client limits', { skip }, async (t) => {
