@@ -19,9 +19,9 @@ async function keysFor(h: TestApp, session: string, userId: number) {
   return { sessionKey: json<{ apikey: string }>(s).apikey, standaloneKey: json<{ apikey: string }>(n).apikey };
 }
 
-const reasonOf = async (h: TestApp, apikey: string) => {
+const reasonOf = async (h: TestApp, apikey: string): Promise<string> => {
   const r = await verify(h, apikey, at);
-  return r.valid ? 'valid' : r.reason;
+  return r.valid ? 'valid' : r.reason ?? 'no reason';
 };
 
 t.test('deleting a session revokes its session keys only: logout, login rotation, expiry purge', async (t) => {
