@@ -2,14 +2,35 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import type { CliIo } from '../../src/cli/io.js';
+import { run } from '../../src/cli/main.js';
+import { repoRoot } from '../helper.js';
 import { runCommand } from './util.js';
 
-const cli = (args: string[], env: Record<string, string>) => runCommand(['bin/authnzd.js', ...args], env);
+/** Runs the CLI in-process (same code as the binary) and captures its output. */
+async function cli(args: string[], env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = { env, cwd: repoRoot, out: (l) => out.push(l), err: (l) => err.push(l) };
+  const code = await run(args, io);
+  return { code, stdout: out.join('\n') + '\n', stderr: err.join('\n') + '\n' };
+}
+
+t.test('the authnzd binary runs and prints a new client secret alone on the last line', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const r = await runCommand(['bin/authnzd.js', 'client', 'add', 'web', '--actions', 'session_new,verify_apikey'], { AUTHNZD_DATA_DIR: dataDir });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout.trim().split('\n').at(-1), /^azc_[A-Za-z0-9_-]{43}$/);
+  const bad = await runCommand(['bin/authnzd.js', 'nosuch'], { AUTHNZD_DATA_DIR: dataDir });
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /^authnzd: unknown command "nosuch"/);
+});
 
 t.test('client add | list | revoke', async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const env = { AUTHNZD_DATA_DIR: dataDir };
+  const env = { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json') };
 
   const init = await cli(['init'], env);
   t.equal(init.code, 0, init.stderr);
@@ -17,8 +38,7 @@ t.test('client add | list | revoke', async (t) => {
 
   const add = await cli(['client', 'add', 'web', '--actions', 'session_new,verify_apikey'], env);
   t.equal(add.code, 0, add.stderr);
-  const lines = add.stdout.trim().split('\n');
-  t.match(lines.at(-1), /^azc_[A-Za-z0-9_-]{43}$/, 'the secret is alone on the last line');
+  t.match(add.stdout.trim().split('\n').at(-1), /^azc_[A-Za-z0-9_-]{43}$/, 'the secret is alone on the last line');
 
   const star = await cli(['client', 'add', 'ops', '--actions', '*'], env);
   t.equal(star.code, 0, star.stderr);
@@ -42,10 +62,11 @@ t.test('client add | list | revoke', async (t) => {
 
 t.test('usage errors exit 2 with one line', async (t) => {
   const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
+  t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
   for (const args of [['client', 'add'], ['client', 'add', 'x'], ['client', 'add', 'x', '--actions', 'Bad-Action'], ['client', 'frob'], ['nosuch'], ['client', 'add', 'x', '--colour', 'red']]) {
     const r = await cli(args, env);
     t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-    t.match(r.stderr, /^authnzd: .+\n$/);
+    t.match(r.stderr, /^authnzd: [^\n]+\n$/);
   }
   const bad = await cli(['client', 'list'], { ...env, AUTHNZD_LOG_LEVEL: 'chatty' });
   t.equal(bad.code, 2);
