@@ -45,9 +45,7 @@ export default fp<RateLimitPluginOptions>(async (app, opts) => {
   });
   const limiter = new FallbackLimiter(redis, new RedisLimiter(redis, opts.keyPrefix ?? 'authnzd:rl:'), memory, app.log);
   await connected(redis);
-  if (limiter.degraded) {
-    app.log.warn({}, 'rate limits: Redis unreachable at start, counting in memory per instance');
-  }
+  limiter.check();
   app.decorate('limiter', limiter);
   app.readiness.add('rate_limits', () => limiter.degraded
     ? { ok: true, warning: 'Redis unreachable: rate limits are counted per instance (in-memory fallback)' }

@@ -63,6 +63,11 @@ export class FallbackLimiter implements Limiter {
     }
   }
 
+  /** Logs the fallback now if Redis is not ready (at start, instead of on the first call). */
+  check(): void {
+    if (this.conn.status !== 'ready') this.fail(new Error(`redis connection is ${this.conn.status}`));
+  }
+
   /** Stops reporting: the connection is being closed on purpose. */
   stop(): void {
     this.stopped = true;

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { endUserLimits, LOGIN_THROTTLE } from '../../src/ratelimit/end-user.js';
 import { buildTestApp, json, show, type TestApp } from '../helper.js';
+import { IP as KEY_IP, UA as KEY_UA, keyBody, newSession, newUser } from '../apikeys/setup.js';
 import { PASSWORD, anonSession, openDb, verifiedUser } from '../users/fixtures.js';
 
 /** Rate limits on (the built-in defaults), backoff sleeps recorded instead of slept. */
@@ -170,4 +171,17 @@ t.test('API keys: issue_apikey_nosession per user, refresh_apikey per end-user I
   t.same(refresh, [...Array(perIp).fill(401), 429], 'refresh attempts per IP, refused before any token lookup');
   const elsewhere = await h.call('refresh_apikey', { apikey: 'azk_bogus', refresh_token: 'nope', ip_address: '203.0.113.100', user_agent: 'UA' });
   t.equal(elsewhere.statusCode, 401, 'another IP is not limited');
+});
+
+t.test('issue_apikey: per session user; another user from the same frontend is not throttled', async (t) => {
+  const h = await app(t);
+  const [a, b] = [await newUser(h), await newUser(h)];
+  const [sa, sb] = [await newSession(h, a), await newSession(h, b, '203.0.113.200')];
+  const issue = (session_token: string, ip: string) => h.call('issue_apikey', { session_token, ip_address: ip, user_agent: KEY_UA, ...keyBody });
+  const max = rule('issue_apikey', 'session_user').max;
+  const codes: number[] = [];
+  for (let i = 0; i < max + 1; i++) codes.push((await issue(sa, KEY_IP)).statusCode);
+  t.same(codes, [...Array(max).fill(201), 429]);
+  const other = await issue(sb, '203.0.113.200');
+  t.equal(other.statusCode, 201, show(other));
 });
