@@ -46,8 +46,11 @@ export class LoginGuard {
    * src/ratelimit/login-throttle.ts). Admin locks are never spared.
    */
   knownLocation: (email: string, ip: string) => Promise<boolean> = async () => false;
-  /** Failure counts of unknown emails (memory only, bounded): they slow down like known ones. */
-  private readonly unknown = new Map<string, number>();
+  /**
+   * Failures of unknown emails (memory only, bounded). They slow down and "lock" exactly like
+   * known accounts, so neither the backoff nor the 423 tells whether an account exists.
+   */
+  private readonly unknown = new Map<string, { failures: number; lockedUntil: number }>();
 
   constructor(private readonly store: Store, private readonly now: () => number, private readonly config: LoginConfig) {}
 
@@ -57,12 +60,8 @@ export class LoginGuard {
     const base = { ...audit, event, outcome: 'failure' as const };
     if (!user || user.passwordHash === null || user.id === ANONYMOUS_USER_ID) {
       await dummyVerify(password);
-      const n = Math.min((this.unknown.get(email) ?? 0) + 1, 64);
-      if (this.unknown.size >= 10_000) this.unknown.clear();
-      this.unknown.set(email, n);
       await this.store.audit.append({ ...base, targetUserId: user?.id ?? null, details: { reason: 'unknown_user' } }, now);
-      await this.sleep(backoffMs(n));
-      return { ok: false, reason: 'invalid_credentials', user: undefined };
+      return this.unknownFailure(email, now);
     }
     if (user.tempLockedUntil !== null && user.tempLockedUntil > now && !(ip !== undefined && await this.knownLocation(email, ip))) {
       await dummyVerify(password);
@@ -91,6 +90,21 @@ export class LoginGuard {
     }
     this.unknown.delete(email);
     return { ok: true, user };
+  }
+
+  private async unknownFailure(email: string, now: number): Promise<CredentialResult> {
+    let entry = this.unknown.get(email);
+    if (entry && entry.lockedUntil > 0 && entry.lockedUntil <= now) entry = undefined;
+    if (entry && entry.lockedUntil > now) {
+      return { ok: false, reason: 'account_locked', user: undefined, retryAfter: Math.ceil((entry.lockedUntil - now) / 1000) };
+    }
+    const failures = (entry?.failures ?? 0) + 1;
+    const lockedUntil = failures >= this.config.loginMaxFailures ? now + this.config.loginLockSeconds * 1000 : 0;
+    if (this.unknown.size >= 10_000) this.unknown.clear();
+    this.unknown.set(email, { failures, lockedUntil });
+    if (lockedUntil > 0) return { ok: false, reason: 'account_locked', user: undefined, retryAfter: this.config.loginLockSeconds };
+    await this.sleep(backoffMs(failures));
+    return { ok: false, reason: 'invalid_credentials', user: undefined };
   }
 }
 

@@ -135,6 +135,30 @@ t.test('after N failures the account is locked; after the lock time the right pa
   t.equal(after.statusCode, 200, show(after));
 });
 
+t.test('unknown emails back off and lock like real accounts (no enumeration through the lock)', async (t) => {
+  const clock = new FakeClock();
+  const h = await buildTestApp(t, { clock, env: { AUTHNZD_LOGIN_MAX_FAILURES: '3', AUTHNZD_LOGIN_LOCK_SECONDS: '600' } });
+  const delays = recordDelays(h);
+  await verifiedUser(h, 'real@example.com');
+  const answers = async (email: string) => {
+    const out: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await h.call('user_login', await loginBody(h, email, 'wrong-password-' + i));
+      out.push(`${res.statusCode} ${json(res).code} ${json(res).retry_after ?? '-'}`);
+    }
+    return out;
+  };
+  const real = await answers('real@example.com');
+  const realDelays = delays.splice(0);
+  const ghost = await answers('ghost@example.com');
+  t.same(ghost, real, `same answers: ${real.join(' | ')}`);
+  t.same(delays, realDelays, 'same backoff');
+  t.same(real.slice(2), ['423 account_locked 600', '423 account_locked 600']);
+  clock.advance(601);
+  const later = await h.call('user_login', await loginBody(h, 'ghost@example.com', 'wrong-password-x'));
+  t.equal(later.statusCode, 401, `after the lock time the count starts over: ${show(later)}`);
+});
+
 t.test('the temporary lock survives a restart', async (t) => {
   const clock = new FakeClock();
   const env = { AUTHNZD_LOGIN_MAX_FAILURES: '2', AUTHNZD_LOGIN_LOCK_SECONDS: '3600' };
