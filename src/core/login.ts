@@ -128,6 +128,8 @@ export async function login(
     ...audit, event: 'login', outcome: 'success', actorUserId: user.id, targetUserId: user.id, subject: row.id,
     details: rehash ? { rehashed: true } : {},
   });
+  // Another login spent the presented session while this one checked the password.
+  if (!created) throw new ApiError('invalid_session');
   return { user, token, session: created };
 }
 

@@ -36,6 +36,16 @@ t.test('login rotates the session: the presented one is gone, a new one is retur
   t.match(json(audit).events, [{ event: 'login', outcome: 'success', actor_user_id: SUPERUSER_ID }], show(audit));
 });
 
+t.test('a presented session is spent by one login only, even when two race', async (t) => {
+  const h = await buildTestApp(t);
+  const anon = await anonSession(h);
+  const body = { session_token: anon, email: SUPERUSER_EMAIL, password: SUPERUSER_PASSWORD };
+  const [a, b] = await Promise.all([h.call('user_login', body), h.call('user_login', body)]);
+  t.same([a.statusCode, b.statusCode].sort(), [200, 401], `${show(a)} / ${show(b)}`);
+  const list = await h.call('session_list', { user_id: SUPERUSER_ID });
+  t.equal(json<{ sessions: unknown[] }>(list).sessions.length, 1, 'one new session, not two');
+});
+
 t.test('logout removes the session', async (t) => {
   const h = await buildTestApp(t);
   const token = await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD);

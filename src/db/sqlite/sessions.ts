@@ -63,7 +63,7 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore {
     },
     async rotateForLogin(oldId, session, update, audit) {
       return db.transaction((tx) => {
-        deleteSessionsWhere(tx, eq(sessions.id, oldId), session.createdAt);
+        if (deleteSessionsWhere(tx, eq(sessions.id, oldId), session.createdAt) === 0) return undefined;
         const row = tx.insert(sessions).values(session).returning().get();
         tx.update(users).set({
           failedLogins: 0, tempLockedUntil: null, lastLoginAt: session.createdAt, updatedAt: session.createdAt,

@@ -38,7 +38,8 @@ export interface SessionStore {
   /**
    * Login rotation in one transaction: deletes the presented session `oldId`, creates `session`
    * for the user, resets the failed-login count and temporary lock, records the login time (and
-   * a rehashed password), and writes the audit row.
+   * a rehashed password), and writes the audit row. Undefined (and nothing changed) when `oldId`
+   * no longer exists: a presented session can be spent by one login only, even under a race.
    */
-  rotateForLogin(oldId: string, session: NewSession, update: LoginUpdate, audit: AuditEvent): Promise<Session>;
+  rotateForLogin(oldId: string, session: NewSession, update: LoginUpdate, audit: AuditEvent): Promise<Session | undefined>;
 }
