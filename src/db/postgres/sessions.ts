@@ -75,7 +75,7 @@ export function pgSessionStore(db: PgDb): SessionStore {
     async rotateForLogin(oldId, session, update, audit) {
       try {
         return await db.transaction(async (tx) => {
-          await deleteSessionsWhere(tx, eq(sessions.id, oldId), session.createdAt);
+          if ((await deleteSessionsWhere(tx, eq(sessions.id, oldId), session.createdAt)) === 0) return undefined;
           const [row] = await tx.insert(sessions).values(session).returning();
           await tx.update(users).set({
             failedLogins: 0, tempLockedUntil: null, lastLoginAt: session.createdAt, updatedAt: session.createdAt,

@@ -56,7 +56,11 @@ export function sessionsContract(t: Test, target: ContractTarget): void {
     t.same(fresh, newSession('new', u.id, { createdAt: T0 + 8 }));
     t.equal(await store.sessions.getByTokenHash('hash-session-anon'), undefined, 'the presented session is replaced');
     t.match(await store.users.getById(u.id), { failedLogins: 0, tempLockedUntil: null, lastLoginAt: T0 + 8, updatedAt: T0 + 8, passwordHash: '$argon2id$rehash' });
-    await store.sessions.rotateForLogin('ses_missing', newSession('new2', u.id, { createdAt: T0 + 9 }), {}, ev('login'));
+    t.equal(await store.sessions.rotateForLogin('ses_anon', newSession('again', u.id, { createdAt: T0 + 9 }), {}, ev('login')), undefined,
+      'a presented session is spent by one login only');
+    t.equal(await store.sessions.getByTokenHash('hash-session-again'), undefined, 'the refused rotation creates nothing');
+    await store.sessions.create(newSession('anon2', u.id));
+    await store.sessions.rotateForLogin('ses_anon2', newSession('new2', u.id, { createdAt: T0 + 9 }), {}, ev('login'));
     t.match(await store.users.getById(u.id), { lastLoginAt: T0 + 9, passwordHash: '$argon2id$rehash' }, 'no rehash: hash kept');
     t.equal((await audits(store, 'login')).length, 2);
 
