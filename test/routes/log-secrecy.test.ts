@@ -65,7 +65,7 @@ t.test('no secret and no raw personal data reaches the logs', async (t) => {
   secrets.push(other);
   await h.call('user_login', { session_token: login.session_token, email, password: newPassword }, { secret: other });
   await h.call('audit_query', {}, { secret: other + 'tampered' });
-  await h.call('audit_query', {}, { headers: { 'x-api-key': key.apikey } });
+  await h.call('audit_query', {}, { headers: { 'x-api-key': String(key.apikey) } });
 
   t.ok(secrets.every((s) => typeof s === 'string' && s.length >= 12), 'every secret was handed out');
   const logs = h.rawLogs();
