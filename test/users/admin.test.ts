@@ -46,6 +46,8 @@ t.test('user_edit: self may change name and email; only a superuser the rest', a
   t.equal(badRole.statusCode, 400, show(badRole));
   const lockedRole = await h.call('user_edit', { session_token: su, target_user_id: id, update: { role: 'locked' } });
   t.equal(lockedRole.statusCode, 400, `locking goes through user_lock: ${show(lockedRole)}`);
+  const selfDemote = await h.call('user_edit', { session_token: su, target_user_id: SUPERUSER_ID, update: { role: 'staff' } });
+  t.equal(selfDemote.statusCode, 403, `a superuser cannot demote themselves: ${show(selfDemote)}`);
   const anon = await h.call('user_edit', { session_token: su, target_user_id: ANONYMOUS_USER_ID, update: { role: 'staff' } });
   t.equal(anon.statusCode, 403, show(anon));
   const missing = await h.call('user_edit', { session_token: su, target_user_id: 999, update: { full_name: 'x' } });
