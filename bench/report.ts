@@ -12,6 +12,8 @@ export interface Row {
   ratio: number | null;
   /** The baseline throughput the ratio was taken against (measured right before the scenario). */
   baselineRps?: number | null;
+  /** Longest event-loop delay of the service during the scenario (ms, 10 ms resolution). */
+  loopMaxMs?: number | null;
   note?: string;
 }
 
@@ -67,9 +69,9 @@ export function table(header: string[], rows: string[][], right: number[] = []):
 
 export function resultsTable(rows: readonly Row[]): string {
   return table(
-    ['scenario', 'req/s', 'p50 ms', 'p99 ms', '× baseline', 'baseline req/s', 'note'],
-    rows.map((r) => [r.scenario, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.ratio), fmt(r.baselineRps), r.note ?? '']),
-    [1, 2, 3, 4, 5],
+    ['scenario', 'req/s', 'p50 ms', 'p99 ms', '× baseline', 'baseline req/s', 'loop max ms', 'note'],
+    rows.map((r) => [r.scenario, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.ratio), fmt(r.baselineRps), fmt(r.loopMaxMs, 0), r.note ?? '']),
+    [1, 2, 3, 4, 5, 6],
   );
 }
 

@@ -7,7 +7,7 @@ import { baselineLoad, cryptoBound, issueLoad, largeTable, loginStorm, paired, p
 import { rssMiB, stop } from './proc.js';
 import { ratio, resultsTable, targetsTable, type Target } from './report.js';
 import type { LoadResult } from './load.js';
-import { bodiesFile, check, runLoad, scenario, skipped, toRow, type Scenario, type Settings } from './scenarios.js';
+import { bodiesFile, check, probeLoopLag, runLoad, scenario, skipped, toRow, type Scenario, type Settings } from './scenarios.js';
 import { anonymousSessions, BENCH_PASSWORD, issueKeys, login, signUp, verifyBody } from './seed.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_SECRET, repoRoot, startService, stopService } from './service.js';
 
@@ -21,7 +21,7 @@ const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, keep
 const quick = args.quick === true;
 const sizes = quick
   ? { workingSet: 300, cold: 4000, logins: 300, rssVerifies: 50_000, rssMaxSeconds: 20, tableRows: 50_000 }
-  : { workingSet: 1000, cold: 25_000, logins: 800, rssVerifies: 1_000_000, rssMaxSeconds: 100, tableRows: 1_000_000 };
+  : { workingSet: 1000, cold: 15_000, logins: 800, rssVerifies: 1_000_000, rssMaxSeconds: 100, tableRows: 1_000_000 };
 const s: Settings = {
   quick,
   tmp: mkdtempSync(path.join(tmpdir(), 'authnzd-bench-')),
@@ -67,6 +67,7 @@ const sampleKey = ws[0] ?? `azk_${'x'.repeat(600)}`;
 const bl = await startBaselineBench(s, sampleKey);
 const base = await scenario('baseline (bare Fastify echo)', async () => ({ load: await baselineLoad(s, bl) }));
 const crypto = await cryptoBound(s);
+probeLoopLag(svc.url);
 
 const wsBodies = bodiesFile(s, ws.map(verifyBody));
 const load = (action: string, bodies: string, expect: string, extra: Partial<Parameters<typeof runLoad>[1]> = {}) =>
@@ -127,6 +128,7 @@ if (canVerify) {
   large = r.result;
   scenarios.push(large);
 }
+probeLoopLag(null);
 await stopService(svc);
 if (!args['no-pg']) scenarios.push(await postgresSlot(s, sizes.workingSet));
 

@@ -100,10 +100,34 @@ export async function check(api: Api, action: string, body: string, status: numb
   return r.status === status && text.includes(expect) ? null : `sanity call answered ${r.status} ${text.slice(0, 200)}`;
 }
 
+let lagProbe: string | null = null;
+/** The service whose event-loop lag (prom-client's, from /metrics) scenarios record; null: none. */
+export function probeLoopLag(url: string | null): void {
+  lagProbe = url;
+}
+
+/**
+ * Maximum event-loop delay in ms since the previous scrape (prom-client resets its histogram at
+ * every collection, with a 10 ms resolution), or null when /metrics does not say.
+ */
+export async function loopLagMaxMs(url: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const m = /^\w*nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(text);
+    return m ? Math.round(Number(m[1]) * 1000 * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function scenario(name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
   process.stderr.write(`bench: ${name}…\n`);
   try {
-    const r = { name, ...(await fn()) };
+    const probe = lagProbe;
+    if (probe) await loopLagMaxMs(probe);
+    const r: Scenario = { name, ...(await fn()) };
+    const lag = probe && lagProbe === probe ? await loopLagMaxMs(probe) : null;
+    if (lag !== null) r.extra = { ...r.extra, loop_lag_max_ms: lag };
     const extra = r.load ? problems(r.load) : '';
     if (extra) r.note = r.note ? `${r.note}; ${extra}` : extra;
     process.stderr.write(`bench: ${name}: ${r.load ? `${Math.round(r.load.rps)} req/s, p99 ${r.load.p99} ms` : ''} ${r.note ?? ''}\n`);
@@ -131,6 +155,7 @@ export function toRow(sc: Scenario, baseline: LoadResult | null): Row {
     p99: l?.p99 ?? null,
     ratio: ratio(l?.rps, baseline?.rps),
     baselineRps: l ? baseline?.rps ?? null : null,
+    loopMaxMs: (sc.extra?.loop_lag_max_ms as number | undefined) ?? null,
     ...(sc.note ? { note: sc.note } : {}),
   };
 }

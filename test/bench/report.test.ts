@@ -44,12 +44,12 @@ t.test('numbers and tables', async (t) => {
   t.equal(fmt(NaN), '—');
   t.equal(table(['a', 'b'], [['x|y', '1']], [1]), '| a | b |\n|---|---:|\n| x\\|y | 1 |');
   const md = resultsTable([
-    { scenario: 'baseline', rps: 15000, p50: 0.5, p99: 1.2, ratio: 1, baselineRps: 15000 },
+    { scenario: 'baseline', rps: 15000, p50: 0.5, p99: 1.2, ratio: 1, baselineRps: 15000, loopMaxMs: 12.34 },
     { scenario: 'verify_apikey', rps: null, p50: null, p99: null, ratio: null, note: 'skipped: not available yet' },
   ]);
   const lines = md.split('\n');
   t.equal(lines.length, 4);
-  t.equal(lines[1], '|---|---:|---:|---:|---:|---:|---|');
-  t.equal(lines[2], '| baseline | 15,000 | 0.50 | 1.20 | 1.00 | 15,000 |  |');
-  t.equal(lines[3], '| verify_apikey | — | — | — | — | — | skipped: not available yet |');
+  t.equal(lines[1], '|---|---:|---:|---:|---:|---:|---:|---|');
+  t.equal(lines[2], '| baseline | 15,000 | 0.50 | 1.20 | 1.00 | 15,000 | 12 |  |');
+  t.equal(lines[3], '| verify_apikey | — | — | — | — | — | — | skipped: not available yet |');
 });
