@@ -1,3 +1,4 @@
+import { ANONYMOUS_USER_ID } from '../core/bootstrap.js';
 import { LOCKED_ROLE } from '../core/user-admin.js';
 import { addUserDirectly } from '../core/users.js';
 import { normaliseEmail } from '../core/email.js';
@@ -52,6 +53,10 @@ const user: Command = async (args, io) => {
       const target = await store.users.getByEmail(normaliseEmail(email));
       if (!target) {
         io.err(`authnzd: no user with email ${normaliseEmail(email)}`);
+        return 1;
+      }
+      if (target.id === ANONYMOUS_USER_ID) {
+        io.err('authnzd: the anonymous user cannot be locked (every visitor session depends on it)');
         return 1;
       }
       const after = await store.users.setAdminLock(target.id, locked, LOCKED_ROLE, now(), {

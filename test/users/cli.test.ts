@@ -40,6 +40,7 @@ t.test('user add | lock | unlock', async (t) => {
 
   t.equal((await cli(['user', 'lock', 'OPS@example.com'], env)).code, 0);
   t.equal((await cli(['user', 'lock', 'nobody@example.com'], env)).code, 1);
+  t.equal((await cli(['user', 'lock', 'anonymous@authnzd.invalid'], env)).code, 1, 'the anonymous user is never locked');
 
   // The running service sees the lock (same database).
   const h = await buildTestApp(t, { dataDir, env });
