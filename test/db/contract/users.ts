@@ -55,6 +55,8 @@ export function usersContract(t: Test, target: ContractTarget): void {
     // addToken replaces the unused tokens of that purpose only.
     await store.users.addToken(u.id, newToken('v3'));
     await store.users.addToken(u.id, newToken('r1', { purpose: 'reset_password' }));
+    await t.rejects(store.users.addToken(u.id, newToken('r1')), 'the token hash is unique');
+    t.ok(await store.users.getLiveToken('hash-token-v3', 'verify_email', T0), 'a refused token replaces nothing');
     t.equal(await store.users.getLiveToken('hash-token-v1', 'verify_email', T0), undefined, 'replaced');
     t.ok(await store.users.getLiveToken('hash-token-v3', 'verify_email', T0));
     t.ok(await store.users.getLiveToken('hash-token-r1', 'reset_password', T0), 'other purpose kept');
