@@ -124,14 +124,18 @@ export class Keyring {
     return this.reloading;
   }
 
+  /** The issuing key of a use: live (not retired) before retired, then the newest, then the highest kid. */
   private newest(use: 'enc' | 'sig'): LoadedKey | undefined {
+    const rank = (k: LoadedKey): [number, number, string] => [k.retiredAt === null ? 1 : 0, k.createdAt, k.kid];
     let best: LoadedKey | undefined;
     for (const k of this.keys.values()) {
       if (k.use !== use) continue;
-      if (!best || (best.retiredAt !== null) > (k.retiredAt !== null) ||
-        ((best.retiredAt !== null) === (k.retiredAt !== null) && (k.createdAt > best.createdAt || (k.createdAt === best.createdAt && k.kid > best.kid)))) {
+      if (!best) {
         best = k;
+        continue;
       }
+      const [a, b] = [rank(k), rank(best)];
+      if (a[0] !== b[0] ? a[0] > b[0] : a[1] !== b[1] ? a[1] > b[1] : a[2] > b[2]) best = k;
     }
     return best;
   }

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import type { ApiKeyDeps } from '../core/apikeys.js';
 import { UsageBuffer } from '../core/usage-buffer.js';
 import { VerifyCache } from '../core/verify-cache.js';
@@ -30,6 +31,14 @@ export default fp(async (app) => {
     limiter: app.hasDecorator('limiter') ? app.limiter : undefined,
   };
   app.decorate('apikeys', deps);
+  new Gauge({
+    name: 'authnzd_apikey_verify_cache_entries', help: 'Decrypt-and-verify results cached (bounded)', registers: [app.metrics],
+    collect() { this.set(deps.cache.size); },
+  });
+  new Gauge({
+    name: 'authnzd_apikey_usage_pending', help: 'API keys with verify usage not yet written to the database', registers: [app.metrics],
+    collect() { this.set(usage.size); },
+  });
   const timer = setInterval(() => {
     usage.flush().catch((err: unknown) => app.log.error({ err, pending: usage.size }, 'API key usage flush failed; kept for the next one'));
   }, USAGE_FLUSH_MS);
@@ -38,4 +47,4 @@ export default fp(async (app) => {
     clearInterval(timer);
     await usage.flush();
   });
-}, { name: 'apikeys', dependencies: ['database', 'keyring', 'policy'] });
+}, { name: 'apikeys', dependencies: ['metrics', 'database', 'keyring', 'policy'] });

@@ -73,3 +73,15 @@ t.test('a failed flush keeps the counts for the next one', async (t) => {
   t.same(written, [{ id: 'k1', count: 3, lastUsedAt: 30 }]);
   t.equal(buf.size, 0);
 });
+
+t.test('/metrics counts verify answers by result', async (t) => {
+  const h = await buildTestApp(t);
+  const k = await issueStandalone(h, await newUser(h));
+  await verify(h, k.apikey);
+  await verify(h, 'nope');
+  const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+  t.match(metrics, /authnzd_apikey_verifications_total\{result="valid"\} 1/);
+  t.match(metrics, /authnzd_apikey_verifications_total\{result="malformed"\} 1/);
+  t.match(metrics, /authnzd_apikey_verify_cache_entries 1/);
+  t.match(metrics, /authnzd_apikey_usage_pending 1/);
+});

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
 import { Type } from 'typebox';
 import { isoTime } from '../../clock.js';
 import { openCached, verifyApiKey } from '../../core/apikey-verify.js';
@@ -40,6 +41,10 @@ async function keyIdOf(deps: ApiKeyDeps, apikey: string): Promise<string> {
 /** API keys (SPEC §4.2). */
 export default async function apikeyActions(app: FastifyInstance): Promise<void> {
   const deps = app.apikeys;
+  const verifications = new Counter({
+    name: 'authnzd_apikey_verifications_total', help: 'verify_apikey answers, by result (valid, or the reason)',
+    labelNames: ['result'] as const, registers: [app.metrics],
+  });
 
   registerAction(app, {
     name: 'issue_apikey',
@@ -83,6 +88,7 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
         apikey: b.apikey, ipAddress: b.ip_address, userAgent: b.user_agent, audience: b.audience, subject: b.subject,
         apiVersion: b.api_version, scope: b.scope,
       });
+      verifications.inc({ result: r.valid ? 'valid' : r.reason });
       if (!r.valid) return { valid: false, reason: r.reason, ...(r.retryAfter !== undefined ? { retry_after: r.retryAfter } : {}) };
       return { valid: true, key: { ...r.key, expires_at: isoTime(r.key.expires_at) } };
     },
