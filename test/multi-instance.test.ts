@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import t from 'tap';
 import { createTestDatabase } from './db/pg.js';
 import { repoRoot } from './helper.js';
@@ -214,6 +215,28 @@ if (!pgUrl || !redisUrl) {
         statuses.push(`${res.status} remaining=${res.headers.get('ratelimit-remaining')}`);
       }
       t.same(statuses, ['200 remaining=1', '200 remaining=0', '429 remaining=0'], 'the instances count against one limit of 3');
+    });
+
+    t.test('usage counted on both instances adds up once they stop', async (t) => {
+      const ip = '198.51.100.14';
+      const b2 = running[running.length - 1]!;
+      // The superuser is temporarily locked by now (logins above): a key without a session.
+      const issued = await call(a, 'issue_apikey_nosession', {
+        user_id: 1, ip_address: ip, user_agent: UA, audience: 'svc', subject: '/things', api_version: 1, expires_in: 600, refresh_expires_in: 3600,
+      });
+      t.equal(issued.status, 201, show(issued));
+      const key = issued.body as { apikey: string; key_id: string };
+      for (const srv of [a, a, a, b2, b2]) t.equal((await verify(srv, key.apikey, ip)).body.valid, true);
+      for (const srv of running.splice(0)) {
+        srv.child.kill('SIGTERM');
+        t.equal(await srv.exited, 0, 'SIGTERM: buffered usage flushed, pool closed, exit 0');
+      }
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      const { rows } = await c.query<{ use_count: number; last_used_at: Date | null }>('SELECT use_count, last_used_at FROM api_keys WHERE id = $1', [key.key_id]);
+      await c.end();
+      t.equal(rows[0]?.use_count, 5, 'three verifies on A and two on B');
+      t.ok(rows[0]?.last_used_at instanceof Date, 'last use recorded');
     });
   });
 }
