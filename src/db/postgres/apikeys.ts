@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
 import type { ApiKeyStore } from '../store/apikeys.js';
 import { insertAudit } from './audit.js';
@@ -6,6 +6,9 @@ import { uniqueViolation, type PgDb } from './db.js';
 import { apiKeys, refreshTokens, users } from './schema.js';
 
 export { revokeUserKeys as revokeUserApiKeys } from './sessions.js';
+
+/** Keys per statement of a usage flush (3 parameters each, far below PostgreSQL's 65,535). */
+const USAGE_CHUNK = 500;
 
 function conflictFrom(err: unknown): unknown {
   const constraint = uniqueViolation(err);
@@ -70,16 +73,18 @@ export function pgApiKeyStore(db: PgDb): ApiKeyStore {
     },
     async recordUsage(updates) {
       if (updates.length === 0) return;
-      // Rows in key order, so two instances flushing overlapping keys take the row locks in the
-      // same order and cannot deadlock each other.
-      const sorted = [...updates].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      // One round trip per chunk instead of one per key. The rows are locked in key order first,
+      // so two instances flushing overlapping keys queue behind each other instead of deadlocking.
+      const sorted = [...updates].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
       await db.transaction(async (tx) => {
-        for (const u of sorted) {
-          const at = new Date(u.lastUsedAt).toISOString();
-          await tx.update(apiKeys).set({
-            useCount: sql`${apiKeys.useCount} + ${u.count}`,
-            lastUsedAt: sql`greatest(${apiKeys.lastUsedAt}, ${at}::timestamptz)`,
-          }).where(eq(apiKeys.id, u.id));
+        for (let i = 0; i < sorted.length; i += USAGE_CHUNK) {
+          const chunk = sorted.slice(i, i + USAGE_CHUNK);
+          await tx.select({ id: apiKeys.id }).from(apiKeys).where(inArray(apiKeys.id, chunk.map((u) => u.id)))
+            .orderBy(asc(apiKeys.id)).for('update');
+          const rows = sql.join(chunk.map((u) => sql`(${u.id}, ${u.count}::integer, ${new Date(u.lastUsedAt).toISOString()}::timestamptz)`), sql`, `);
+          await tx.execute(sql`UPDATE ${apiKeys} SET use_count = ${apiKeys}.use_count + v.n,
+            last_used_at = greatest(${apiKeys}.last_used_at, v.at)
+            FROM (VALUES ${rows}) AS v(id, n, at) WHERE ${apiKeys}.id = v.id`);
         }
       });
     },

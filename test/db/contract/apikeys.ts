@@ -54,6 +54,14 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     await store.apikeys.recordUsage([{ id: 'k2', count: 2, lastUsedAt: T0 + 7 }]);
     t.match(await store.apikeys.getById('k1'), { useCount: 1, lastUsedAt: T0 + 5 });
     t.match(await store.apikeys.getById('k2'), { useCount: 5, lastUsedAt: T0 + 10 }, 'an older flush never moves last use back');
+
+    // A flush larger than one statement's worth of keys.
+    const ids = Array.from({ length: 520 }, (_, i) => `bulk${String(i).padStart(4, '0')}`);
+    for (const id of ids) await store.apikeys.create(newKey(id, 2), undefined, ev('apikey_issue'));
+    await store.apikeys.recordUsage(ids.map((id, i) => ({ id, count: i + 1, lastUsedAt: T0 + i })));
+    const listed = await store.apikeys.listByUser(2);
+    t.equal(listed.length, 520);
+    t.ok(listed.every((k) => k.useCount === Number(k.id.slice(4)) + 1 && k.lastUsedAt === T0 + Number(k.id.slice(4))), 'every key of a flush bigger than one statement (500 on PostgreSQL) counted');
   });
 
   t.test('apikeys: refresh rotation and token reuse', async (t) => {
