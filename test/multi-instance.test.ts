@@ -42,6 +42,8 @@ const encKid = (apikey: string) => (JSON.parse(Buffer.from(apikey.slice(4).split
 if (!pgUrl || !redisUrl) {
   t.test('two instances on one PostgreSQL and Redis', { skip: 'set AUTHNZD_TEST_PG_URL and AUTHNZD_TEST_REDIS_URL to run it' }, () => {});
 } else {
+  // Several real process starts on a 2-core machine shared with the rest of the suite.
+  t.setTimeout(300_000);
   t.test('two instances on one PostgreSQL and Redis', async (t) => {
     const db = await createTestDatabase(pgUrl);
     const work = mkdtempSync(path.join(tmpdir(), 'authnzd-multi-'));
