@@ -206,11 +206,9 @@ t.test('verify reasons are values, never 4xx', async (t) => {
 });
 
 // SPEC §4.2 lists "deactivated" under user_inactive, and deactivation is not among the events that
-// revoke all keys (§4.2 last paragraph: locking, deleting, password change/reset). The
-// implementation revokes the keys on deactivation (src/db/sqlite/users.ts revokeAccess on
-// is_active=false), so verify answers `revoked`, and re-activating the user does not bring the
-// keys back.
-t.test('a deactivated owner makes keys answer user_inactive', { todo: 'users area: deactivation revokes keys (src/db/sqlite/users.ts:138), SPEC lists it under user_inactive' }, async (t) => {
+// revoke all keys: deactivation ends the sessions but leaves standalone keys, which answer
+// user_inactive.
+t.test('a deactivated owner makes keys answer user_inactive', async (t) => {
   const h = await buildTestApp(t);
   const u = await activeUser(h);
   const k = await issueStandalone(h, u.id);

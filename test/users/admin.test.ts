@@ -65,17 +65,22 @@ t.test('user_edit: self may change name and email; only a superuser the rest', a
   t.equal(staffEdit.statusCode, 403, `staff may not edit others under the default policy: ${show(staffEdit)}`);
 });
 
-t.test('deactivation revokes sessions and keys at once', async (t) => {
+t.test('deactivation ends sessions (and their keys); standalone keys stay but cannot be used', async (t) => {
   const { h, su } = await setup(t);
   const id = await verifiedUser(h, 'deact@example.com');
   const s = await loginAs(h, 'deact@example.com');
   const db = openDb(h);
   t.teardown(() => db.close());
   insertKey(db, 'k-d', id, null, h.clock.now());
+  const [sid] = sessionIdOf(db, id);
+  insertKey(db, 'k-s', id, sid!, h.clock.now());
   const res = await h.call('user_edit', { session_token: su, target_user_id: id, update: { is_active: false } });
   t.equal(res.statusCode, 200, show(res));
   t.equal(json<{ exists: boolean }>(await h.call('session_exists', { session_token: s })).exists, false);
-  t.match(keyState(db, 'k-d'), { revoked_reason: 'user_deactivated' });
+  t.match(keyState(db, 'k-s'), { revoked_reason: 'user_deactivated' }, 'session keys end with the session');
+  t.match(keyState(db, 'k-d'), { revoked_at: null }, 'standalone keys are not revoked (verify answers user_inactive)');
+  const session = await h.call('session_new', { ip_address: '192.0.2.1', user_agent: 'x', user_id: id });
+  t.equal(session.statusCode, 403, `no new session for a deactivated user: ${show(session)}`);
   const login = await h.call('user_login', { session_token: await anonSession(h), email: 'deact@example.com', password: PASSWORD });
   t.equal(login.statusCode, 403, show(login));
   t.equal(json(login).code, 'user_inactive');

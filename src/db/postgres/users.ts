@@ -144,8 +144,8 @@ export function pgUserStore(db: PgDb): UserStore {
           // An admin-locked user keeps the lock role; a role change applies when unlocked.
           const roleSet = role === undefined ? {} : current.adminLocked ? { roleBeforeLock: role } : { role };
           const [row] = await tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning();
-          // Deactivation takes effect at once: no session or key outlives it.
-          if (patch.isActive === false && current.isActive) await revokeAccess(tx, userId, now, 'user_deactivated');
+          // Deactivation ends the sessions (and their keys); standalone keys answer user_inactive.
+          if (patch.isActive === false && current.isActive) await deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
           for (const a of audits) await insertAudit(tx, a, now);
           return row;
         });

@@ -134,8 +134,9 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
           // An admin-locked user keeps the lock role; a role change applies when unlocked.
           const roleSet = role === undefined ? {} : current.adminLocked ? { roleBeforeLock: role } : { role };
           const row = tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning().get();
-          // Deactivation takes effect at once: no session or key outlives it.
-          if (patch.isActive === false && current.isActive) revokeAccess(tx, userId, now, 'user_deactivated');
+          // Deactivation ends the sessions (and their keys) so no frontend keeps the user logged in.
+          // Standalone keys stay: they answer `user_inactive` (SPEC §4.2) and work again on reactivation.
+          if (patch.isActive === false && current.isActive) deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
           for (const a of audits) insertAudit(tx, a, now);
           return row;
         });

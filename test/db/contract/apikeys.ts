@@ -130,7 +130,7 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     await store.users.setAdminLock(u.id, false, 'locked', T0 + 5, ev('user_unlock'));
     await again('a2');
     await store.users.update(u.id, { isActive: false }, T0 + 6, [ev('user_edit')]);
-    t.equal(await reason('a2'), 'user_deactivated');
+    t.equal(await reason('a2'), null, 'deactivation leaves standalone keys alone: verify answers user_inactive (SPEC §4.2)');
     await again('a3');
     await store.users.addToken(u.id, { tokenHash: 'r', purpose: 'reset_password', createdAt: T0, expiresAt: T0 + HOUR });
     await store.users.resetPassword('r', '$argon2id$r', T0 + 7, ev('reset'));
