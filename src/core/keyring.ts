@@ -1,4 +1,4 @@
-import { generateKeyringEntries, type SigningAlg } from '../crypto/keyring.js';
+import { generateKeyringEntries, Keyring, type SigningAlg } from '../crypto/keyring.js';
 import type { Store } from '../db/store.js';
 
 /*
@@ -15,8 +15,12 @@ export async function ensureKeyring(store: Store, kek: string | undefined, now: 
   });
 }
 
-/** Adds new issuing keys; answers their kids. */
+/**
+ * Adds new issuing keys; answers their kids. The existing keyring is loaded first, so a wrong or
+ * missing AUTHNZD_KEY_ENCRYPTION_KEY fails here instead of adding keys no instance can unseal.
+ */
 export async function rotateKeyring(store: Store, kek: string | undefined, now: number, alg?: SigningAlg): Promise<string[]> {
+  await new Keyring({ source: () => store.keyring.list(), keyEncryptionKey: kek, now: () => now }).reload();
   const entries = await generateKeyringEntries(now, kek, alg);
   await store.keyring.add(entries, now, {
     audit: { event: 'keyring_rotate', outcome: 'success', subject: entries.map((e) => e.kid).join(','), details: { alg: entries.find((e) => e.use === 'sig')?.alg } },
