@@ -1,0 +1,111 @@
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ADMIN_SECRET, buildTestApp, json, repoRoot, show } from '../helper.js';
+import { IP, PASSWORD, UA, activeUser, anon, auditEvents, issueKey, issueStandalone, login, superLogin } from './util.js';
+
+/* SPEC §7: audit rows for every listed event, audit_query paging, secrets and PII out of logs. */
+
+t.test('audit rows: issue, revoke, refresh, login success and failure, lock, role change, password change', async (t) => {
+  const h = await buildTestApp(t);
+  h.app.logins.sleep = async () => {};
+  const u = await activeUser(h);
+  const s = await login(h, u.email);
+  t.match(await auditEvents(h, 'login'), [{ outcome: 'success', target_user_id: u.id }], 'login success');
+  await h.call('user_login', { session_token: await anon(h), email: u.email, password: 'wrong-password-entirely' });
+  t.match((await auditEvents(h, 'login'))[0], { outcome: 'failure', target_user_id: u.id }, 'login failure');
+  await h.call('user_login', { session_token: await anon(h), email: 'ghost@example.org', password: 'wrong-password-entirely' });
+  t.match((await auditEvents(h, 'login'))[0], { outcome: 'failure' }, 'login failure for an unknown email');
+
+  const k = await issueKey(h, s);
+  t.match(await auditEvents(h, 'apikey_issue'), [{ subject: k.key_id, target_user_id: u.id }]);
+  await h.call('revoke_apikey', { session_token: s, key_id: k.key_id });
+  t.match(await auditEvents(h, 'apikey_revoke'), [{ subject: k.key_id, actor_user_id: u.id }]);
+  const std = await issueStandalone(h, u.id);
+  const r = await h.call('refresh_apikey', { apikey: std.apikey, refresh_token: std.refresh_token, ip_address: IP, user_agent: UA });
+  t.equal(r.statusCode, 201, show(r));
+  t.equal((await auditEvents(h, 'apikey_refresh')).length, 1, 'refresh');
+  await h.call('revoke_all_apikeys', { session_token: s });
+  t.ok((await auditEvents(h, 'apikey_revoke_all')).length >= 1, 'revoke all');
+
+  const su = await superLogin(h);
+  await h.call('user_lock', { session_token: su, target_user_id: u.id, locked: true });
+  t.match(await auditEvents(h, 'user_lock'), [{ actor_user_id: 1, target_user_id: u.id }], 'lock');
+  await h.call('user_lock', { session_token: su, target_user_id: u.id, locked: false });
+  await h.call('user_edit', { session_token: su, target_user_id: u.id, update: { role: 'staff' } });
+  t.match(await auditEvents(h, 'role_change'), [{ actor_user_id: 1, target_user_id: u.id, details: { from: 'authenticated', to: 'staff' } }], 'role change');
+  const s2 = await login(h, u.email);
+  await h.call('user_changepass', { session_token: s2, current_password: PASSWORD, new_password: 'glacier-Harmonica-steadily-314' });
+  t.match(await auditEvents(h, 'password_change'), [{ target_user_id: u.id, outcome: 'success' }], 'password change');
+  const tok = json<{ reset_token: string }>(await h.call('user_resetpass_token', { email: u.email })).reset_token;
+  await h.call('user_resetpass', { reset_token: tok, new_password: 'meadow-Quartz-lantern-2718' });
+  t.match(await auditEvents(h, 'password_reset'), [{ outcome: 'success' }], 'password reset');
+
+  const all = await h.call('audit_query', { limit: 1000 });
+  const body = all.body;
+  for (const secret of [PASSWORD, 'glacier-Harmonica-steadily-314', s, s2, k.apikey, std.apikey, std.refresh_token, tok, ADMIN_SECRET]) {
+    t.notOk(body.includes(secret), 'no secret in the audit log');
+  }
+});
+
+t.test('audit_query: filters and cursor paging, newest first', async (t) => {
+  const h = await buildTestApp(t);
+  const u = await activeUser(h);
+  for (let i = 0; i < 5; i++) await login(h, u.email);
+  const seen: number[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await h.call('audit_query', { event: 'login', limit: 2, ...(cursor ? { cursor } : {}) });
+    t.equal(res.statusCode, 200, show(res));
+    const b = json<{ events: { id: number; at: string; event: string }[]; next_cursor: string | null }>(res);
+    for (const e of b.events) t.equal(e.event, 'login');
+    seen.push(...b.events.map((e) => e.id));
+    cursor = b.next_cursor;
+  } while (cursor);
+  t.equal(seen.length, 5);
+  t.same(seen, [...seen].sort((a, b) => b - a), 'newest first');
+  const byTarget = json<{ events: unknown[] }>(await h.call('audit_query', { target_user_id: u.id, event: 'login' }));
+  t.equal(byTarget.events.length, 5);
+});
+
+t.test('policy reloads are audited', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-spec-policy-'));
+  const file = path.join(dir, 'permissions.json');
+  const original = readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8');
+  writeFileSync(file, original);
+  const h = await buildTestApp(t, { env: { AUTHNZD_PERMISSIONS: file } });
+  const doc = JSON.parse(original);
+  doc.role_policy.authenticated.limits.max_requests.limit = 12345;
+  writeFileSync(`${file}.tmp`, JSON.stringify(doc));
+  const { renameSync } = await import('node:fs');
+  renameSync(`${file}.tmp`, file);
+  let rows: Awaited<ReturnType<typeof auditEvents>> = [];
+  for (let i = 0; i < 50 && rows.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    rows = await auditEvents(h, 'policy_reload');
+  }
+  t.match(rows, [{ outcome: 'success' }], 'reload audited within 5 s');
+  const u = await activeUser(h);
+  const lim = json(await h.call('check_limit', { user_id: u.id, limit_name: 'max_requests', value: 1 }));
+  t.equal(lim.limit, 12345, 'the new policy is in force');
+});
+
+t.test('logs: one line per request; no secrets; personal data only hashed', async (t) => {
+  const h = await buildTestApp(t);
+  const mail = 'privacy.person@example.org';
+  const u = await activeUser(h, mail);
+  const s = await login(h, u.email);
+  const k = await issueKey(h, s);
+  await h.call('verify_apikey', { apikey: k.apikey, ip_address: IP, user_agent: UA });
+  await h.call('user_login', { session_token: await anon(h), email: mail, password: 'wrong-password-entirely' });
+  const raw = h.rawLogs();
+  for (const secret of [PASSWORD, 'wrong-password-entirely', s, k.apikey, ADMIN_SECRET, mail, IP, UA]) {
+    t.notOk(raw.includes(secret), `not in logs: ${secret.slice(0, 12)}…`);
+  }
+  t.notMatch(raw, /authorization/i, 'no authorization header');
+  const lines = h.logs.filter((l) => l.action === 'verify_apikey');
+  t.equal(lines.length, 1, 'one line per request');
+  t.match(lines[0], { status: 200, client: 'admin' });
+  t.type(lines[0]!.request_id, 'string');
+});
