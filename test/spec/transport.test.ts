@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { ADMIN_SECRET, buildTestApp, json, show } from '../helper.js';
-import { IP, UA, anon } from './util.js';
+import { IP, UA, allStoredText, anon } from './util.js';
 
 /* SPEC §2: transport, open endpoints, error bodies. */
 
@@ -123,4 +123,12 @@ t.test('/ready answers 503 naming the failing part when the database is gone', a
   const call = await h.call('session_new', { ip_address: IP, user_agent: UA });
   errorShape(t, call, 503, 'unavailable');
   t.notMatch(call.body, /sqlite|SQLITE|connection|stack/i, '5xx answers carry no internal text');
+});
+
+t.test('client secrets are stored hashed', async (t) => {
+  const h = await buildTestApp(t);
+  await anon(h);
+  const stored = allStoredText(h);
+  t.notOk(stored.includes(ADMIN_SECRET), 'the admin client secret is not at rest');
+  t.ok(/admin/.test(stored), 'the admin client row exists');
 });

@@ -180,6 +180,7 @@ t.test('user_changepass and user_resetpass revoke sessions and keys', async (t) 
   const keep = await login(h, u.email);
   const other = await login(h, u.email);
   const key = await issueKey(h, other);
+  const keptKey = await issueKey(h, keep);
   const standaloneRes = await h.call('issue_apikey_nosession', { user_id: u.id, ip_address: IP, user_agent: UA, audience: 'svc', subject: '/x', api_version: 1, expires_in: 3600, refresh_expires_in: 7200 });
   t.equal(standaloneRes.statusCode, 201, show(standaloneRes));
   const standalone = json<{ apikey: string }>(standaloneRes).apikey;
@@ -195,6 +196,7 @@ t.test('user_changepass and user_resetpass revoke sessions and keys', async (t) 
   t.equal(json(await h.call('session_exists', { session_token: keep })).exists, true, 'the current session stays');
   t.equal(json(await h.call('session_exists', { session_token: other })).exists, false, 'other sessions revoked');
   t.same(await verify(h, key.apikey), { valid: false, reason: 'revoked' });
+  t.same(await verify(h, keptKey.apikey), { valid: false, reason: 'revoked' }, 'all keys, even those of the kept session');
   t.same(await verify(h, standalone), { valid: false, reason: 'revoked' });
   t.ok(await login(h, u.email, newPw));
 
