@@ -45,6 +45,8 @@ export interface LoadResult {
   timeouts: number;
   mismatches: number;
   exhausted: number;
+  /** Service CPU time (all threads) per measured request, µs; set by the parent when asked. */
+  cpuUsPerReq?: number;
   statusCodes: Record<string, number>;
 }
 
@@ -76,6 +78,7 @@ async function main(jobFile: string): Promise<void> {
   }
   mismatches = 0;
   exhausted = 0;
+  process.stdout.write('measuring\n'); // the parent starts counting the service's CPU time here
   const left = bodies.length - next;
   if (job.order === 'once' && left < job.connections * 10) throw new Error(`only ${left} unused bodies left after the warm-up`);
   const amount = job.amount === 'rest' ? left - job.connections * (job.pipelining ?? 1) : job.amount;

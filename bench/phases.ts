@@ -30,7 +30,7 @@ export async function startBaselineBench(s: Settings, sampleKey: string): Promis
 export async function baselineLoad(s: Settings, b: Baseline, timing: { measure?: number; warmup?: number } = {}): Promise<LoadResult> {
   const r = await runLoad(s, {
     url: b.url, action: 'echo', bodies: b.bodies, expect: '"valid":true',
-    duration: timing.measure ?? s.measure, warmup: timing.warmup ?? s.warmup,
+    duration: timing.measure ?? s.measure, warmup: timing.warmup ?? s.warmup, cpuPid: b.proc.pid,
   });
   b.runs.push(r);
   return r;
@@ -86,10 +86,11 @@ export async function cryptoBound(s: Settings): Promise<CryptoBound> {
  */
 export async function loginStorm(s: Settings, svc: Service, verifyBodies: string, logins: string): Promise<Scenario> {
   return scenario('verify_apikey during a login storm', async () => {
-    const verify = (warmup: number) => runLoad(s, {
+    const verify = (warmup: number, cpuPid?: number) => runLoad(s, {
       url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true', warmup, duration: s.pairedMeasure,
+      ...(cpuPid ? { cpuPid } : {}),
     });
-    const calm = await verify(1);
+    const calm = await verify(1, svc.proc.pid);
     const storm = runLoad(s, {
       url: svc.url, action: 'user_login', secret: ADMIN_SECRET, bodies: logins, order: 'once',
       connections: 8, warmup: 0, duration: s.pairedMeasure + 3, expect: '"session_token"',
@@ -119,7 +120,7 @@ export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: s
     try {
       load = await runLoad(s, {
         url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies,
-        amount: count, maxSeconds, warmup: 0, pipelining: 4, expect: '"valid":true',
+        amount: count, maxSeconds, warmup: 0, pipelining: 4, expect: '"valid":true', cpuPid: svc.proc.pid,
       });
     } finally {
       clearInterval(timer);
@@ -142,20 +143,20 @@ export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: s
  * working set issued through the API before.
  */
 export async function largeTable(s: Settings, svc: Service, verifyBodies: string, rows: number, log: string): Promise<{ result: Scenario; svc: Service }> {
-  const verify = (url: string) => runLoad(s, {
-    url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true', duration: s.pairedMeasure,
+  const verify = (x: Service) => runLoad(s, {
+    url: x.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true', duration: s.pairedMeasure, cpuPid: x.proc.pid,
   });
   let reference: LoadResult | undefined;
   let next = svc;
   const result = await scenario(`verify_apikey, ${rows.toLocaleString('en-US')} keys stored`, async () => {
     const file = path.join(svc.dataDir, 'authnzd.sqlite');
-    reference = await verify(svc.url);
+    reference = await verify(svc);
     await stopService(svc);
     const have = fillApiKeys(file, 0).rows;
     const fill = fillApiKeys(file, Math.max(0, rows - have));
     process.stderr.write(`bench: inserted ${rows - have} rows in ${fill.seconds.toFixed(1)} s (table: ${fill.rows})\n`);
     next = await startService({ dataDir: svc.dataDir, cpu: 0, log });
-    const load = await verify(next.url);
+    const load = await verify(next);
     return {
       load,
       note: `same keys, ${have.toLocaleString('en-US')} rows, just before: ${Math.round(reference.rps)} req/s`,
@@ -226,6 +227,8 @@ export async function issueLoad(s: Settings, svc: Service, session: string): Pro
   const body = JSON.stringify(issueBody(session));
   const bad = await check(svc.api, 'issue_apikey', body, 201, '"apikey"');
   if (bad) return { load: null, note: bad };
-  const load = await runLoad(s, { url: svc.url, action: 'issue_apikey', secret: ADMIN_SECRET, bodies: bodiesFile(s, [body]), expect: '"apikey"' });
+  const load = await runLoad(s, {
+    url: svc.url, action: 'issue_apikey', secret: ADMIN_SECRET, bodies: bodiesFile(s, [body]), expect: '"apikey"', cpuPid: svc.proc.pid,
+  });
   return { load };
 }

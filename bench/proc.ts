@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,6 +89,18 @@ export function rssMiB(pid: number): number {
   return Math.round((Number(m[1]) / 1024) * 10) / 10;
 }
 
+let clkTck: number | undefined;
+/**
+ * CPU seconds (user + system, all threads) a live process has used, from /proc/<pid>/stat. Unlike
+ * wall-clock throughput, CPU time per request hardly changes when other processes share the core.
+ */
+export function cpuSeconds(pid: number): number {
+  clkTck ??= Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clkTck;
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -103,13 +115,23 @@ export function freePort(): Promise<number> {
 }
 
 /** Runs a command to completion (pinned if `cpu` is given) and returns its stdout. */
-export async function runToEnd(name: string, cpu: number | null, args: string[], opts: { env?: Record<string, string>; log: string }): Promise<string> {
+export async function runToEnd(
+  name: string, cpu: number | null, args: string[],
+  opts: { env?: Record<string, string>; log: string; onLine?: (line: string) => void },
+): Promise<string> {
   const cmd = cpu === null ? args : ['taskset', '-c', String(cpu), ...args];
   const child = spawn(cmd[0]!, cmd.slice(1), { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const errLog = createWriteStream(opts.log, { flags: 'a' });
   child.stderr!.pipe(errLog);
   let stdout = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    if (!opts.onLine) return;
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) opts.onLine(line);
+  });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`${name} exited with ${code}; see ${opts.log}:\n${tail(opts.log)}`);
   return stdout;

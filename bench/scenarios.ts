@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadJob, LoadResult } from './load.js';
-import { runToEnd } from './proc.js';
+import { cpuSeconds, runToEnd } from './proc.js';
 import { ratio, type Row } from './report.js';
 import type { Api } from './seed.js';
 
@@ -57,6 +57,8 @@ export interface LoadSpec {
   warmup?: number;
   /** CPU of the load generator: 1 normally, null to let it float (PostgreSQL slot). */
   cpu?: number | null;
+  /** Pid of the process under load, to report its CPU time per request. */
+  cpuPid?: number;
 }
 
 let jobs = 0;
@@ -77,10 +79,20 @@ export async function runLoad(s: Settings, spec: LoadSpec): Promise<LoadResult> 
   };
   const file = path.join(s.tmp, `job-${++jobs}-${spec.action}.json`);
   writeFileSync(file, JSON.stringify(job));
+  let cpuStart: number | undefined;
+  const pid = spec.cpuPid;
   const out = await runToEnd(`load ${spec.action}`, spec.cpu === undefined ? 1 : spec.cpu,
-    [process.execPath, '--import', 'tsx', path.join(benchDir, 'load.ts'), file], { log: path.join(s.tmp, 'load.log') });
-  const last = out.trim().split('\n').pop() ?? '';
-  return JSON.parse(last) as LoadResult;
+    [process.execPath, '--import', 'tsx', path.join(benchDir, 'load.ts'), file], {
+      log: path.join(s.tmp, 'load.log'),
+      onLine: (line) => {
+        if (line === 'measuring' && pid !== undefined) cpuStart = cpuSeconds(pid);
+      },
+    });
+  const result = JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult;
+  if (pid !== undefined && cpuStart !== undefined && result.requests > 0) {
+    result.cpuUsPerReq = ((cpuSeconds(pid) - cpuStart) * 1e6) / result.requests;
+  }
+  return result;
 }
 
 /** Problems worth a note next to the figures: error answers, wrong bodies, reused bodies. */
@@ -156,6 +168,8 @@ export function toRow(sc: Scenario, baseline: LoadResult | null): Row {
     ratio: ratio(l?.rps, baseline?.rps),
     baselineRps: l ? baseline?.rps ?? null : null,
     loopMaxMs: (sc.extra?.loop_lag_max_ms as number | undefined) ?? null,
+    cpuUs: l?.cpuUsPerReq ?? null,
+    cpuRatio: ratio(baseline?.cpuUsPerReq, l?.cpuUsPerReq),
     ...(sc.note ? { note: sc.note } : {}),
   };
 }

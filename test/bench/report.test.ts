@@ -28,12 +28,12 @@ t.test('targets: min and max bounds, missing values are n/a', async (t) => {
   t.equal(met({ name: 'b', value: 51, bound: 50, kind: 'max' }), false);
   t.equal(met({ name: 'b', value: null, bound: 50, kind: 'max' }), null);
   const md = targetsTable([
-    { name: 'x', value: 0.5, bound: 0.6, kind: 'min' },
+    { name: 'x', value: 0.5, bound: 0.6, kind: 'min', cpuValue: 0.7 },
     { name: 'y', value: 12, bound: 50, kind: 'max', unit: 'MiB' },
     { name: 'z', value: null, bound: 2000, kind: 'min', unit: '/s' },
   ]);
-  t.match(md, /\| x \| 0\.50 \| ≥ 0\.60 \| \*\*no\*\* \|/);
-  t.match(md, /\| y \| 12\.00 MiB \| ≤ 50\.00 MiB \| yes \|/);
+  t.match(md, /\| x \| 0\.50 \| ≥ 0\.60 \| \*\*no\*\* \| 0\.70 \| yes \|/);
+  t.match(md, /\| y \| 12\.00 MiB \| ≤ 50\.00 MiB \| yes \|  \|  \|/);
   t.match(md, /\| z \| — \/s \| ≥ 2,000 \/s \| n\/a \|/);
 });
 
@@ -44,12 +44,12 @@ t.test('numbers and tables', async (t) => {
   t.equal(fmt(NaN), '—');
   t.equal(table(['a', 'b'], [['x|y', '1']], [1]), '| a | b |\n|---|---:|\n| x\\|y | 1 |');
   const md = resultsTable([
-    { scenario: 'baseline', rps: 15000, p50: 0.5, p99: 1.2, ratio: 1, baselineRps: 15000, loopMaxMs: 12.34 },
+    { scenario: 'baseline', rps: 15000, p50: 0.5, p99: 1.2, ratio: 1, baselineRps: 15000, cpuUs: 61.4, cpuRatio: 1, loopMaxMs: 12.34 },
     { scenario: 'verify_apikey', rps: null, p50: null, p99: null, ratio: null, note: 'skipped: not available yet' },
   ]);
   const lines = md.split('\n');
   t.equal(lines.length, 4);
-  t.equal(lines[1], '|---|---:|---:|---:|---:|---:|---:|---|');
-  t.equal(lines[2], '| baseline | 15,000 | 0.50 | 1.20 | 1.00 | 15,000 | 12 |  |');
-  t.equal(lines[3], '| verify_apikey | — | — | — | — | — | — | skipped: not available yet |');
+  t.equal(lines[1], '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  t.equal(lines[2], '| baseline | 15,000 | 0.50 | 1.20 | 1.00 | 15,000 | 61 | 1.00 | 12 |  |');
+  t.equal(lines[3], '| verify_apikey | — | — | — | — | — | — | — | — | skipped: not available yet |');
 });
