@@ -67,6 +67,11 @@ t.test('audit_query: filters and cursor paging, newest first', async (t) => {
   t.same(seen, [...seen].sort((a, b) => b - a), 'newest first');
   const byTarget = json<{ events: unknown[] }>(await h.call('audit_query', { target_user_id: u.id, event: 'login' }));
   t.equal(byTarget.events.length, 5);
+  const exact = json<{ events: unknown[]; next_cursor: string | null }>(await h.call('audit_query', { event: 'login', limit: 5 }));
+  t.equal(exact.events.length, 5);
+  t.equal(exact.next_cursor, null, 'no cursor when nothing follows the last page');
+  const partial = json<{ events: unknown[]; next_cursor: string | null }>(await h.call('audit_query', { event: 'login', limit: 4 }));
+  t.type(partial.next_cursor, 'string', 'a cursor when more follow');
 });
 
 t.test('policy reloads are audited', async (t) => {

@@ -47,14 +47,17 @@ export default async function auditActions(app: FastifyInstance): Promise<void> 
       const rows = await app.store.audit.query({
         event: b.event, actorUserId: b.actor_user_id, targetUserId: b.target_user_id, subject: b.subject,
         since: parseTime('since', b.since), until: parseTime('until', b.until),
-        beforeId: b.cursor === undefined ? undefined : Number(b.cursor), limit,
+        // One row more than asked tells whether another page follows (no cursor to an empty page).
+        beforeId: b.cursor === undefined ? undefined : Number(b.cursor), limit: limit + 1,
       });
+      const more = rows.length > limit;
+      if (more) rows.length = limit;
       return {
         events: rows.map((r) => ({
           id: r.id, at: isoTime(r.at), event: r.event, outcome: r.outcome, request_id: r.requestId, client: r.client,
           actor_user_id: r.actorUserId, target_user_id: r.targetUserId, subject: r.subject, details: r.details,
         })),
-        next_cursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+        next_cursor: more ? String(rows[rows.length - 1]!.id) : null,
       };
     },
   });
