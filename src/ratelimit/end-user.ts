@@ -31,40 +31,43 @@ export interface EndUserRule {
 }
 
 /**
- * The per account+IP login throttle: 5 attempts per 15 minutes from one IP against one account,
- * forgotten on a successful login. It trips well before the account-wide temporary lock
- * (AUTHNZD_LOGIN_MAX_FAILURES, default 10), so one IP alone cannot lock the owner out.
+ * The per account+IP login throttle: 20 attempts per 15 minutes from one IP against one account,
+ * forgotten on a successful login. It sits above the account-wide temporary lock
+ * (AUTHNZD_LOGIN_MAX_FAILURES, default 10), so SPEC §3's lock after 10 failures is what a
+ * caller sees; the throttle bounds guessing per IP when the lock threshold is configured higher,
+ * and its count tells the known-location exemption whether a place has failed since its last
+ * success (login-throttle.ts).
  */
-export const LOGIN_THROTTLE: EndUserRule = { by: 'email_session_ip', max: 5, window: 15 * 60, resetOnSuccess: true };
+export const LOGIN_THROTTLE: EndUserRule = { by: 'email_session_ip', max: 20, window: 15 * 60, resetOnSuccess: true };
 
 export const endUserLimits: Readonly<Record<string, readonly EndUserRule[]>> = {
   user_new: [
     { by: 'email', max: 5, window: 3600 },
-    { by: 'ip', max: 20, window: 3600 },
+    { by: 'ip', max: 100, window: 3600 },
   ],
   // No limit per email alone on login: attempts from many IPs would then refuse the owner too.
   // Distributed guessing is the account-wide lock's job (src/core/login.ts), which spares the
   // places the owner logged in from (login-throttle.ts).
   user_login: [
     LOGIN_THROTTLE,
-    { by: 'session_ip', max: 100, window: 15 * 60 },
+    { by: 'session_ip', max: 1000, window: 15 * 60 },
   ],
   user_passcheck_nosession: [
-    { by: 'email', max: 10, window: 5 * 60 },
+    { by: 'email', max: 30, window: 5 * 60 },
   ],
   user_resetpass_token: [
-    { by: 'email', max: 5, window: 3600 },
+    { by: 'email', max: 10, window: 3600 },
   ],
   issue_apikey: [
-    { by: 'session_user', max: 30, window: 60 },
-    { by: 'ip', max: 60, window: 60 },
+    { by: 'session_user', max: 120, window: 60 },
+    { by: 'ip', max: 600, window: 60 },
   ],
   issue_apikey_nosession: [
-    { by: 'user', max: 30, window: 60 },
-    { by: 'ip', max: 60, window: 60 },
+    { by: 'user', max: 120, window: 60 },
+    { by: 'ip', max: 600, window: 60 },
   ],
   refresh_apikey: [
-    { by: 'ip', max: 60, window: 60 },
+    { by: 'ip', max: 600, window: 60 },
   ],
 };
 

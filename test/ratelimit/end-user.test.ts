@@ -5,8 +5,8 @@ import { IP as KEY_IP, UA as KEY_UA, keyBody, newSession, newUser } from '../api
 import { PASSWORD, anonSession, openDb, verifiedUser } from '../users/fixtures.js';
 
 /** Rate limits on (the built-in defaults), backoff sleeps recorded instead of slept. */
-async function app(t: Parameters<typeof buildTestApp>[0]): Promise<TestApp> {
-  const h = await buildTestApp(t, { env: { AUTHNZD_RATE_LIMITS: '{}' } });
+async function app(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}): Promise<TestApp> {
+  const h = await buildTestApp(t, { env: { AUTHNZD_RATE_LIMITS: '{}', ...env } });
   h.app.logins.sleep = async () => {};
   return h;
 }
@@ -66,8 +66,35 @@ t.test('user_new: per email, whatever the IP', async (t) => {
   t.same(codes, [201, ...Array(max - 1).fill(409), 429, 429], 'normalised email counted across IPs');
 });
 
-t.test('login throttle per account+IP: trips before the account lock, without hashing, and spares other users and IPs', async (t) => {
+/** An account-wide lock threshold above the throttle, to see the throttle on its own. */
+const HIGH_LOCK = { AUTHNZD_LOGIN_MAX_FAILURES: String(LOGIN_THROTTLE.max * 3) };
+
+t.test('with the defaults, SPEC §3 holds: 10 failures from one IP lock the account, before any throttle', async (t) => {
   const h = await app(t);
+  await verifiedUser(h, 'spec@example.com');
+  t.ok(LOGIN_THROTTLE.max > h.config.loginMaxFailures, 'the throttle sits above the lock threshold');
+  const codes: number[] = [];
+  for (let i = 0; i < 10; i++) codes.push((await login(h, 'spec@example.com', 'wrong-password-guess', '198.51.100.5')).statusCode);
+  t.same(codes.slice(0, 9), Array(9).fill(401), codes.join(','));
+  t.ok(codes[9] === 401 || codes[9] === 423, 'the 10th failure is refused (and may already report the lock)');
+  const locked = await login(h, 'spec@example.com', PASSWORD, '198.51.100.5');
+  t.equal(locked.statusCode, 423, show(locked));
+  t.equal(json(locked).code, 'account_locked');
+  t.type(json(locked).retry_after, 'number');
+});
+
+t.test('a known place that failed itself is locked like any other (the exemption is for places without failures)', async (t) => {
+  const h = await app(t);
+  await verifiedUser(h, 'mine@example.com');
+  const home = '203.0.113.20';
+  t.equal((await login(h, 'mine@example.com', PASSWORD, home)).statusCode, 200, 'home is a known place');
+  for (let i = 0; i < 10; i++) t.match((await login(h, 'mine@example.com', 'wrong-password-guess', home)).statusCode, i < 9 ? 401 : /^(401|423)$/);
+  const locked = await login(h, 'mine@example.com', PASSWORD, home);
+  t.equal(locked.statusCode, 423, `failures from home lock home too: ${show(locked)}`);
+});
+
+t.test('login throttle per account+IP: without hashing, and spares other users and IPs', async (t) => {
+  const h = await app(t, HIGH_LOCK);
   await verifiedUser(h, 'victim@example.com');
   await verifiedUser(h, 'bob@example.com');
   const attacker = '198.51.100.66';
@@ -92,7 +119,7 @@ t.test('login throttle per account+IP: trips before the account lock, without ha
 });
 
 t.test('a successful login clears the account+IP attempts', async (t) => {
-  const h = await app(t);
+  const h = await app(t, HIGH_LOCK);
   await verifiedUser(h, 'typo@example.com');
   const ip = '198.51.100.70';
   for (let i = 0; i < LOGIN_THROTTLE.max - 1; i++) t.equal((await login(h, 'typo@example.com', 'not-my-password', ip)).statusCode, 401);
