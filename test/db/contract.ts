@@ -1,5 +1,6 @@
 import type { Test } from 'tap';
 import { apikeysContract } from './contract/apikeys.js';
+import { atomicityContract } from './contract/atomicity.js';
 import { basicsContract, startupContract } from './contract/basics.js';
 import type { ContractTarget } from './contract/fixtures.js';
 import { keyringContract } from './contract/keyring.js';
@@ -21,4 +22,5 @@ export function storeContract(t: Test, target: ContractTarget): void {
   sessionsContract(t, target);
   apikeysContract(t, target);
   keyringContract(t, target);
+  atomicityContract(t, target);
 }

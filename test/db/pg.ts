@@ -32,3 +32,14 @@ export async function truncateAll(url: string): Promise<void> {
   if (rows.length) await c.query(`TRUNCATE ${rows.map((r) => `"${r.tablename}"`).join(', ')} RESTART IDENTITY CASCADE`);
   await c.end();
 }
+
+/** Makes every insert of an audit row with event `boom` fail (a trigger; TRUNCATE keeps it). */
+export async function refuseAudit(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`CREATE OR REPLACE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.event = 'boom' THEN RAISE EXCEPTION 'audit row refused by the test'; END IF; RETURN NEW; END $$`);
+  await c.query('DROP TRIGGER IF EXISTS audit_refuse ON audit_log');
+  await c.query('CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_refuse()');
+  await c.end();
+}

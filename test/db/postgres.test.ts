@@ -3,7 +3,7 @@ import t from 'tap';
 import { createPostgresStore } from '../../src/db/postgres/index.js';
 import type { Store } from '../../src/db/store.js';
 import { storeContract } from './contract.js';
-import { createTestDatabase, truncateAll } from './pg.js';
+import { createTestDatabase, refuseAudit, truncateAll } from './pg.js';
 
 /*
  * The store contract against a real PostgreSQL server. Each run creates its own database,
@@ -33,7 +33,7 @@ if (adminUrl === undefined || adminUrl === '') {
       const store = await open();
       if (migrated) await truncateAll(url);
       migrated = true;
-      return { store, another: open };
+      return { store, another: open, refuseAudit: () => refuseAudit(url) };
     },
   });
 

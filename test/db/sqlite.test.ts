@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
 import { createSqliteStore } from '../../src/db/sqlite/index.js';
 import type { Store } from '../../src/db/store.js';
@@ -21,6 +22,12 @@ storeContract(t, {
       for (const s of opened) await s.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    return { store: await open(), another: open };
+    const refuseAudit = async () => {
+      const raw = new Database(file);
+      raw.exec(`CREATE TRIGGER IF NOT EXISTS audit_refuse BEFORE INSERT ON audit_log WHEN NEW.event = 'boom'
+        BEGIN SELECT RAISE(ABORT, 'audit row refused by the test'); END`);
+      raw.close();
+    };
+    return { store: await open(), another: open, refuseAudit };
   },
 });

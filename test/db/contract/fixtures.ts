@@ -10,8 +10,10 @@ export interface ContractTarget {
   /**
    * A store on a fresh, empty, migrated database, and a way to open another store on the same
    * database (a second instance, with its own connections). Both are closed by the target.
+   * `refuseAudit` installs a trigger that fails every insert of an audit row whose event is
+   * `boom` (the way to prove that a change and its audit row commit together or not at all).
    */
-  fresh(t: Test): Promise<{ store: Store; another(): Promise<Store> }>;
+  fresh(t: Test): Promise<{ store: Store; another(): Promise<Store>; refuseAudit(): Promise<void> }>;
 }
 
 /** A fixed instant with milliseconds, so a dialect that loses precision fails. */
@@ -57,3 +59,6 @@ export function newKey(id: string, userId: number, over: Partial<NewApiKey> = {}
 export function newRefresh(n: number | string, apiKeyId: string, familyId: string, userId: number, over: Partial<NewRefreshToken> = {}): NewRefreshToken {
   return { tokenHash: `hash-refresh-${n}`, familyId, apiKeyId, userId, createdAt: T0, notBefore: T0, expiresAt: T0 + 24 * HOUR, ...over };
 }
+
+/** The audit event `refuseAudit` makes fail. */
+export const BOOM = 'boom';
