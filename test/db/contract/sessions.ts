@@ -82,5 +82,10 @@ export function sessionsContract(t: Test, target: ContractTarget): void {
     ]);
     t.same(deleted.sort(), [false, true], 'exactly one deletes');
     t.equal((await audits(b, 'session_delete')).length, 1, 'one audit row');
+
+    // Every instance runs the expiry purge on its own timer.
+    for (let i = 0; i < 20; i++) await store.sessions.create(newSession(`old${i}`, u.id, { expiresAt: T0 + i }));
+    const purged = await Promise.all([store.sessions.purgeExpired(T0 + HOUR), b.sessions.purgeExpired(T0 + HOUR)]);
+    t.equal(purged[0]! + purged[1]!, 20, `two purges at once delete each session once (${purged})`);
   });
 }
