@@ -198,7 +198,7 @@ if (!pgUrl || !redisUrl) {
       const sha = createHash('sha256').update(changed).digest('hex');
       for (const srv of [a, running[running.length - 1]!]) {
         let seen: unknown;
-        for (let i = 0; i < 50 && seen !== sha; i++) {
+        for (let i = 0; i < 100 && seen !== sha; i++) {
           seen = (await call(srv, 'policy_get', {})).body.sha256;
           if (seen !== sha) await new Promise((r) => setTimeout(r, 100));
         }
