@@ -21,7 +21,7 @@ const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, keep
 const quick = args.quick === true;
 const sizes = quick
   ? { workingSet: 300, cold: 4000, logins: 300, rssVerifies: 50_000, rssMaxSeconds: 20, tableRows: 50_000 }
-  : { workingSet: 1000, cold: 15_000, logins: 800, rssVerifies: 1_000_000, rssMaxSeconds: 100, tableRows: 1_000_000 };
+  : { workingSet: 1000, cold: 12_000, logins: 800, rssVerifies: 1_000_000, rssMaxSeconds: 90, tableRows: 1_000_000 };
 const s: Settings = {
   quick,
   tmp: mkdtempSync(path.join(tmpdir(), 'authnzd-bench-')),
