@@ -28,6 +28,10 @@ t.test('defaults: strict on sign-up per end-user ip_address, generous on decisio
   const perIp = endUserLimits.user_new!.find((r) => r.by === 'ip')!.max;
   for (let i = 0; i < perIp + 2; i++) codes.push((await h.call('user_new', { email: email('rl'), password: PASSWORD, full_name: 'R', ip_address: '198.51.100.77' })).statusCode);
   t.ok(codes.includes(429), `sign-ups from one address are limited: ${codes}`);
+  const limited = await h.call('user_new', { email: email('rl'), password: PASSWORD, full_name: 'R', ip_address: '198.51.100.77' });
+  t.equal(limited.statusCode, 429, show(limited));
+  t.equal(json(limited).code, 'rate_limited');
+  for (const hd of ['retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset']) t.ok(limited.headers[hd] !== undefined, `end-user 429 has ${hd}: ${JSON.stringify(limited.headers)}`);
   t.equal(codes[0], 201);
   const other = await h.call('user_new', { email: email('rl'), password: PASSWORD, full_name: 'R', ip_address: '198.51.100.78' });
   t.equal(other.statusCode, 201, `another address is not: ${show(other)}`);
