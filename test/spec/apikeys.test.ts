@@ -1,13 +1,13 @@
 import t from 'tap';
-import { buildTestApp, json, show } from '../helper.js';
-import { IP, ISO_Z, UA, activeUser, allStoredText, anon, db, issueKey, issueStandalone, keyBody, login, superLogin, verify } from './util.js';
+import { json, show } from '../helper.js';
+import { IP, ISO_Z, UA, activeUser, allStoredText, anon, issueKey, issueStandalone, keyBody, login, superLogin, verify, specApp, query } from './util.js';
 
 /* SPEC §4: API keys over HTTP. Exact shapes, reasons, nothing usable at rest. */
 
 const b64json = (s: string) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Record<string, unknown>;
 
 t.test('issue_apikey: 201 shape, the key format, verify answer shape', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const s = await login(h, u.email);
   const res = await h.call('issue_apikey', { session_token: s, ip_address: IP, user_agent: UA, ...keyBody, api_version: 'v2', not_before: 5, scopes: ['read', 'write'], subject: ['/a', '/b'] });
@@ -45,19 +45,17 @@ t.test('issue_apikey: 201 shape, the key format, verify answer shape', async (t)
 });
 
 t.test('no usable key, token or refresh token at rest', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const s = await login(h, u.email);
   const k = await issueKey(h, s);
   const std = await issueStandalone(h, u.id);
-  const stored = allStoredText(h);
+  const stored = (await allStoredText(h));
   for (const secret of [k.apikey, std.apikey, std.refresh_token, s]) {
     t.notOk(stored.includes(secret), 'secret not stored');
     t.notOk(stored.includes(secret.slice(4, 40)), 'no prefix-stripped part either');
   }
-  const d = db(h);
-  const rows = d.prepare('SELECT * FROM api_keys').all() as Record<string, unknown>[];
-  d.close();
+  const rows = await query(h, 'SELECT * FROM api_keys');
   t.equal(rows.length, 2);
   for (const r of rows) {
     const hash = Object.entries(r).find(([c]) => /token_hash/.test(c))?.[1];
@@ -66,7 +64,7 @@ t.test('no usable key, token or refresh token at rest', async (t) => {
 });
 
 t.test('issue_apikey refusals: session, match, policy', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const s = await login(h, u.email);
   const cases: [string, Record<string, unknown>, number, string][] = [
@@ -89,7 +87,7 @@ t.test('issue_apikey refusals: session, match, policy', async (t) => {
 });
 
 t.test('revoke_apikey by apikey or key_id; revoke_all_apikeys; list_apikeys never leaks secrets', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const s = await login(h, u.email);
   const k1 = await issueKey(h, s, { scopes: ['x'] });
@@ -149,7 +147,7 @@ t.test('revoke_apikey by apikey or key_id; revoke_all_apikeys; list_apikeys neve
 });
 
 t.test('refresh_apikey: 201, old key and token dead, reuse revokes descendants, session keys refuse', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const k = await issueStandalone(h, u.id);
   const r1 = await h.call('refresh_apikey', { apikey: k.apikey, refresh_token: k.refresh_token, ip_address: IP, user_agent: UA });
@@ -181,7 +179,7 @@ t.test('refresh_apikey: 201, old key and token dead, reuse revokes descendants, 
 });
 
 t.test('verify reasons are values, never 4xx', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   t.same(await verify(h, 'not-a-key'), { valid: false, reason: 'malformed' });
   const u = await activeUser(h);
   const k = await issueStandalone(h, u.id, { scopes: ['read'] });
@@ -209,7 +207,7 @@ t.test('verify reasons are values, never 4xx', async (t) => {
 // revoke all keys: deactivation ends the sessions but leaves standalone keys, which answer
 // user_inactive.
 t.test('a deactivated owner makes keys answer user_inactive', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const k = await issueStandalone(h, u.id);
   const su = await superLogin(h);

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { buildTestApp, show } from '../helper.js';
-import { activeUser, login } from './util.js';
+import { show } from '../helper.js';
+import { activeUser, login, specApp } from './util.js';
 
 /*
  * SPEC §2: "5xx answers never carry internal error text" — and well-typed input should never
@@ -37,7 +37,7 @@ function sample(s: Schema, variant: number, tokens: string[]): unknown {
 }
 
 t.test('no well-typed body makes any action answer 5xx', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   h.app.logins.sleep = async () => {};
   const u = await activeUser(h);
   const s = await login(h, u.email);

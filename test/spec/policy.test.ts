@@ -1,11 +1,11 @@
 import t from 'tap';
-import { buildTestApp, json, show } from '../helper.js';
-import { ISO_Z, activeUser, superLogin } from './util.js';
+import { json, show } from '../helper.js';
+import { ISO_Z, activeUser, superLogin, specApp } from './util.js';
 
 /* SPEC §5: check_access, check_limit, policy_get. */
 
 t.test('check_access: 200 with allowed and, when no, a reason; role read from the database', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const ask = async (body: Record<string, unknown>) => {
     const res = await h.call('check_access', { user_id: u.id, action: 'view', item: 'dataset', owner_id: u.id, visibility: 'private', ...body });
@@ -38,7 +38,7 @@ t.test('check_access: 200 with allowed and, when no, a reason; role read from th
 });
 
 t.test('check_limit: within, limit, unknown_limit', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   const ask = async (limit_name: string, value: number, user_id = u.id) => {
     const res = await h.call('check_limit', { user_id, limit_name, value });
@@ -56,7 +56,7 @@ t.test('check_limit: within, limit, unknown_limit', async (t) => {
 });
 
 t.test('policy_get: {policy, sha256, loaded_at, source}', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const res = await h.call('policy_get', {});
   t.equal(res.statusCode, 200, show(res));
   const b = json<{ policy: Record<string, unknown>; sha256: string; loaded_at: string; source: string }>(res);

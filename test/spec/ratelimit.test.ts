@@ -1,14 +1,14 @@
 import t from 'tap';
 import { endUserLimits } from '../../src/ratelimit/end-user.js';
-import { buildTestApp, json, show } from '../helper.js';
-import { IP, PASSWORD, UA, activeUser, anon, email, login } from './util.js';
+import { json, show } from '../helper.js';
+import { IP, PASSWORD, UA, activeUser, anon, email, login, specApp } from './util.js';
 
 /* SPEC §6 rate limits, and the §3 lockout as a caller sees it with the shipped defaults. */
 
 const DEFAULTS = { AUTHNZD_RATE_LIMITS: '' };
 
 t.test('429 rate_limited with Retry-After and RateLimit-* headers (configured per action)', async (t) => {
-  const h = await buildTestApp(t, { env: { AUTHNZD_RATE_LIMITS: JSON.stringify({ session_new: { max: 2, window: 60 } }) } });
+  const h = await specApp(t, { env: { AUTHNZD_RATE_LIMITS: JSON.stringify({ session_new: { max: 2, window: 60 } }) } });
   for (let i = 0; i < 2; i++) t.equal((await h.call('session_new', { ip_address: IP, user_agent: UA })).statusCode, 201);
   const res = await h.call('session_new', { ip_address: IP, user_agent: UA });
   t.equal(res.statusCode, 429, show(res));
@@ -23,7 +23,7 @@ t.test('429 rate_limited with Retry-After and RateLimit-* headers (configured pe
 });
 
 t.test('defaults: strict on sign-up per end-user ip_address, generous on decisions', async (t) => {
-  const h = await buildTestApp(t, { env: DEFAULTS });
+  const h = await specApp(t, { env: DEFAULTS });
   const codes: number[] = [];
   const perIp = endUserLimits.user_new!.find((r) => r.by === 'ip')!.max;
   for (let i = 0; i < perIp + 2; i++) codes.push((await h.call('user_new', { email: email('rl'), password: PASSWORD, full_name: 'R', ip_address: '198.51.100.77' })).statusCode);
@@ -44,7 +44,7 @@ t.test('defaults: strict on sign-up per end-user ip_address, generous on decisio
 // SPEC §3: "after 10 failures the account is locked for 1 hour"; §2: 423 account_locked with
 // retry_after — with the shipped defaults (the per account+IP throttle sits above the lock).
 t.test('defaults: 10 failures from one address lock the account (423 with retry_after)', async (t) => {
-  const h = await buildTestApp(t, { env: DEFAULTS });
+  const h = await specApp(t, { env: DEFAULTS });
   h.app.logins.sleep = async () => {};
   const u = await activeUser(h);
   const seen: string[] = [];
@@ -63,7 +63,7 @@ t.test('defaults: 10 failures from one address lock the account (423 with retry_
 // has failed since (docs/rate-limits.md, lockout policy): a caller who logs the user in once and
 // then fails 10 times from that same address sees the lock there too.
 t.test('the lock holds for an address the owner used before once it failed there', async (t) => {
-  const h = await buildTestApp(t, { env: { AUTHNZD_RATE_LIMITS: JSON.stringify({ user_login: { max: 10000, window: 60 } }) } });
+  const h = await specApp(t, { env: { AUTHNZD_RATE_LIMITS: JSON.stringify({ user_login: { max: 10000, window: 60 } }) } });
   h.app.logins.sleep = async () => {};
   const u = await activeUser(h);
   await login(h, u.email);

@@ -2,13 +2,13 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ADMIN_SECRET, buildTestApp, json, repoRoot, show } from '../helper.js';
-import { IP, PASSWORD, UA, activeUser, anon, auditEvents, issueKey, issueStandalone, login, superLogin } from './util.js';
+import { ADMIN_SECRET, json, repoRoot, show } from '../helper.js';
+import { IP, PASSWORD, UA, activeUser, anon, auditEvents, issueKey, issueStandalone, login, superLogin, specApp } from './util.js';
 
 /* SPEC §7: audit rows for every listed event, audit_query paging, secrets and PII out of logs. */
 
 t.test('audit rows: issue, revoke, refresh, login success and failure, lock, role change, password change', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   h.app.logins.sleep = async () => {};
   const u = await activeUser(h);
   const s = await login(h, u.email);
@@ -50,7 +50,7 @@ t.test('audit rows: issue, revoke, refresh, login success and failure, lock, rol
 });
 
 t.test('audit_query: filters and cursor paging, newest first', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   for (let i = 0; i < 5; i++) await login(h, u.email);
   const seen: number[] = [];
@@ -79,7 +79,7 @@ t.test('policy reloads are audited', async (t) => {
   const file = path.join(dir, 'permissions.json');
   const original = readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8');
   writeFileSync(file, original);
-  const h = await buildTestApp(t, { env: { AUTHNZD_PERMISSIONS: file } });
+  const h = await specApp(t, { env: { AUTHNZD_PERMISSIONS: file } });
   const doc = JSON.parse(original);
   doc.role_policy.authenticated.limits.max_requests.limit = 12345;
   writeFileSync(`${file}.tmp`, JSON.stringify(doc));
@@ -97,7 +97,7 @@ t.test('policy reloads are audited', async (t) => {
 });
 
 t.test('logs: one line per request; no secrets; personal data only hashed', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const mail = 'privacy.person@example.org';
   const u = await activeUser(h, mail);
   const s = await login(h, u.email);

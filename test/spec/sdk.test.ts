@@ -1,14 +1,14 @@
 import Fastify from 'fastify';
 import t from 'tap';
 import { authnzdApiKeys, createClient } from '../../src/client/index.js';
-import { ADMIN_SECRET, buildTestApp, show } from '../helper.js';
+import { ADMIN_SECRET, show } from '../helper.js';
 import { injectFetch } from '../client/inject-fetch.js';
-import { activeUser, issueStandalone } from './util.js';
+import { activeUser, issueStandalone, specApp } from './util.js';
 
 /* SPEC §8: the typed client and the Fastify plugin for services that accept API keys. */
 
 t.test('createClient has one method per action', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const c = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: injectFetch(h.app) });
   for (const m of ['sessionNew', 'sessionExists', 'userLogin', 'issueApikey', 'verifyApikey', 'refreshApikey', 'checkAccess', 'checkLimit', 'policyGet', 'userGet', 'userList']) {
     t.type((c as unknown as Record<string, unknown>)[m], 'function', m);
@@ -18,7 +18,7 @@ t.test('createClient has one method per action', async (t) => {
 });
 
 t.test('the Fastify plugin: Bearer, Token, X-API-Key; 401 with WWW-Authenticate; 403 for a missing scope', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const u = await activeUser(h);
   // The downstream service sees inject's defaults: 127.0.0.1 and user agent lightMyRequest.
   const k = await issueStandalone(h, u.id, { ip_address: '127.0.0.1', user_agent: 'lightMyRequest', scopes: ['read'] });

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
-import { ADMIN_SECRET, buildTestApp, json, show } from '../helper.js';
-import { IP, UA, allStoredText, anon } from './util.js';
+import { ADMIN_SECRET, json, show } from '../helper.js';
+import { IP, UA, allStoredText, anon, specApp } from './util.js';
 
 /* SPEC §2: transport, open endpoints, error bodies. */
 
@@ -21,7 +21,7 @@ function errorShape(t: Test, res: { statusCode: number; body: string; headers: R
 }
 
 t.test('every SPEC action is POST /v1/<action> and in /openapi.json', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { openapi: string; paths: Record<string, { post?: unknown }> };
   t.match(doc.openapi, /^3\./);
   for (const a of ACTIONS) {
@@ -34,7 +34,7 @@ t.test('every SPEC action is POST /v1/<action> and in /openapi.json', async (t) 
 });
 
 t.test('strict types, ip addresses, 413, unknown action 404', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: 42 }), 400, 'invalid_request');
   errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: UA, expires_in: '60' }), 400, 'invalid_request');
   errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: UA, expires_in: 1.5 }), 400, 'invalid_request');
@@ -60,14 +60,14 @@ t.test('strict types, ip addresses, 413, unknown action 404', async (t) => {
 });
 
 t.test('client authentication errors', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: UA }, { secret: null }), 401, 'unauthenticated');
   errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: UA }, { secret: 'wrong' }), 401, 'unauthenticated');
   errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: UA }, { headers: { authorization: ADMIN_SECRET } }), 401, 'unauthenticated');
 });
 
 t.test('x-request-id is accepted, echoed on every answer, and logged', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const ok = await h.call('session_new', { ip_address: IP, user_agent: UA }, { headers: { 'x-request-id': 'spec-req-1' } });
   t.equal(ok.statusCode, 201);
   t.equal(ok.headers['x-request-id'], 'spec-req-1');
@@ -96,7 +96,7 @@ t.test('x-request-id is accepted, echoed on every answer, and logged', async (t)
 });
 
 t.test('open endpoints need no client secret', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   const health = await h.app.inject({ method: 'GET', url: '/health' });
   t.equal(health.statusCode, 200);
   t.same(health.json(), { status: 'ok' });
@@ -113,7 +113,7 @@ t.test('open endpoints need no client secret', async (t) => {
 });
 
 t.test('/ready answers 503 naming the failing part when the database is gone', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   await h.app.store.close();
   const ready = await h.app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.statusCode, 503, show(ready));
@@ -126,9 +126,9 @@ t.test('/ready answers 503 naming the failing part when the database is gone', a
 });
 
 t.test('client secrets are stored hashed', async (t) => {
-  const h = await buildTestApp(t);
+  const h = await specApp(t);
   await anon(h);
-  const stored = allStoredText(h);
+  const stored = (await allStoredText(h));
   t.notOk(stored.includes(ADMIN_SECRET), 'the admin client secret is not at rest');
   t.ok(/admin/.test(stored), 'the admin client row exists');
 });

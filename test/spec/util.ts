@@ -1,8 +1,26 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { json, show, SUPERUSER_EMAIL, SUPERUSER_PASSWORD, type TestApp } from '../helper.js';
+import pg from 'pg';
+import { buildTestApp, json, show, SUPERUSER_EMAIL, SUPERUSER_PASSWORD, type TestApp } from '../helper.js';
+import { createTestDatabase } from '../db/pg.js';
 
 /* Black-box fixtures of the SPEC conformance tests: everything goes through HTTP actions. */
+
+/**
+ * With AUTHNZD_SPEC_PG=1 and AUTHNZD_TEST_PG_URL set, the SPEC tests run on a fresh PostgreSQL
+ * database instead of SQLite (checks that read the SQLite file are then skipped).
+ */
+export const onPostgres = process.env.AUTHNZD_SPEC_PG === '1' && process.env.AUTHNZD_TEST_PG_URL !== undefined;
+
+export async function specApp(
+  t: { teardown(fn: () => unknown): void },
+  opts: { env?: Record<string, string> } = {},
+): Promise<TestApp> {
+  if (!onPostgres) return buildTestApp(t, opts);
+  const pgDb = await createTestDatabase(process.env.AUTHNZD_TEST_PG_URL!);
+  t.teardown(() => pgDb.drop());
+  return buildTestApp(t, { env: { ...opts.env, AUTHNZD_DATABASE_URL: pgDb.url } });
+}
 
 export const IP = '192.0.2.10';
 export const UA = 'Mozilla/5.0 (spec conformance)';
@@ -66,20 +84,34 @@ export async function auditEvents(h: TestApp, event: string) {
   return json<{ events: { event: string; outcome: string; actor_user_id: number | null; target_user_id: number | null; subject: string | null; details: Record<string, unknown> }[] }>(res).events;
 }
 
-/** Read-only look at the SQLite file. */
-export function db(h: TestApp): Database.Database {
+/** Rows of a plain SELECT, from whichever database the app uses (SQLite file or PostgreSQL). */
+export async function query(h: TestApp, sqlText: string): Promise<Record<string, unknown>[]> {
+  if (h.config.databaseUrl) {
+    const c = new pg.Client({ connectionString: h.config.databaseUrl });
+    await c.connect();
+    try {
+      return (await c.query(sqlText)).rows as Record<string, unknown>[];
+    } finally {
+      await c.end();
+    }
+  }
   const d = new Database(path.join(h.dataDir, 'authnzd.sqlite'), { readonly: true });
   d.pragma('busy_timeout = 5000');
-  return d;
-}
-
-/** Every text value of every row of every table, for "is this secret at rest?" checks. */
-export function allStoredText(h: TestApp): string {
-  const d = db(h);
   try {
-    const tables = (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
-    return tables.map((t) => JSON.stringify(d.prepare(`SELECT * FROM "${t}"`).all(), (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('latin1') : v))).join('\n');
+    return d.prepare(sqlText).all() as Record<string, unknown>[];
   } finally {
     d.close();
   }
+}
+
+/** Every value of every row of every table, for "is this secret at rest?" checks. */
+export async function allStoredText(h: TestApp): Promise<string> {
+  const tables = h.config.databaseUrl
+    ? (await query(h, "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'")).map((r) => String(r.name))
+    : (await query(h, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((r) => String(r.name));
+  const out: string[] = [];
+  for (const t of tables) {
+    out.push(JSON.stringify(await query(h, `SELECT * FROM "${t}"`), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+  }
+  return out.join('\n');
 }
