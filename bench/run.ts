@@ -164,7 +164,14 @@ const cryptoLine = crypto.opsPerSec
   ? `In-process crypto bound (one envelope decrypt + verify, core 0): ${Math.round(crypto.opsPerSec).toLocaleString('en-US')} ops/s (${crypto.usPerOp?.toFixed(1)} µs/op).`
   : `In-process crypto bound: ${crypto.note ?? 'n/a'}.`;
 const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, load_average: (await import('node:os')).loadavg() };
-const commit = (() => { try { return execSync('git rev-parse --short HEAD', { cwd: repoRoot }).toString().trim(); } catch { return '?'; } })();
+// BENCH_COMMIT names the commit when the bench runs from an exported tree (no .git).
+const commit = process.env.BENCH_COMMIT ?? (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return '?';
+  }
+})();
 const md = [
   `## authnzd bench — ${new Date().toISOString()} (${quick ? 'quick' : 'full'}, commit ${commit})`, '',
   resultsTable(rows), '', cryptoLine, '',
