@@ -1,6 +1,6 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import type { ApiKeyStore } from '../store/apikeys.js';
-import { insertAudit } from './audit.js';
+import type { ApiKeyStore, NewApiKey } from '../store/apikeys.js';
+import { auditWriter } from './audit.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, refreshTokens, users } from './schema.js';
 
@@ -11,6 +11,22 @@ import { apiKeys, refreshTokens, users } from './schema.js';
 export function revokeUserApiKeys(tx: SqliteDb, userId: number, now: number, reason: string): number {
   return tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
     .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))).run().changes;
+}
+
+/**
+ * issue_apikey's insert, prepared once. Every column is a placeholder; nullable JSON columns are
+ * encoded here, because drizzle would encode a null placeholder as the text 'null'.
+ */
+function preparedKeyInsert(db: SqliteDb): (key: NewApiKey) => void {
+  const columns: Record<keyof NewApiKey, true> = {
+    id: true, tokenHash: true, kind: true, userId: true, role: true, sessionId: true, familyId: true, audience: true, subject: true,
+    apiVersion: true, scopes: true, bindIp: true, bindUserAgent: true, issuedAt: true, notBefore: true, expiresAt: true,
+  };
+  const rawJson = new Set<string>(['scopes', 'bindIp']);
+  const values = Object.fromEntries(Object.keys(columns).map((c) => [c, rawJson.has(c) ? sql`${sql.placeholder(c)}` : sql.placeholder(c)]));
+  const insert = db.insert(apiKeys).values(values as unknown as NewApiKey).prepare();
+  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  return (key) => void insert.run({ ...key, scopes: json(key.scopes), bindIp: json(key.bindIp) });
 }
 
 export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
@@ -24,13 +40,14 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
     userLocked: users.adminLocked,
   }).from(apiKeys).leftJoin(users, eq(users.id, apiKeys.userId))
     .where(eq(apiKeys.id, sql.placeholder('id'))).prepare();
-
+  const writeAudit = auditWriter(db);
+  const insertKey = preparedKeyInsert(db);
   return {
     async create(key, refresh, audit) {
       db.transaction((tx) => {
-        tx.insert(apiKeys).values(key).run();
+        insertKey(key);
         if (refresh) tx.insert(refreshTokens).values(refresh).run();
-        insertAudit(tx, audit, key.issuedAt);
+        writeAudit(audit, key.issuedAt);
       });
     },
     async getForVerify(id) {
@@ -46,14 +63,14 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
       return db.transaction((tx) => {
         const { changes } = tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
           .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt))).run();
-        if (changes > 0) insertAudit(tx, audit, now);
+        if (changes > 0) writeAudit(audit, now);
         return changes > 0;
       });
     },
     async revokeAllOfUser(userId, now, reason, audit) {
       return db.transaction((tx) => {
         const n = revokeUserApiKeys(tx, userId, now, reason);
-        insertAudit(tx, { ...audit, details: { ...audit.details, revoked: n } }, now);
+        writeAudit({ ...audit, details: { ...audit.details, revoked: n } }, now);
         return n;
       });
     },
@@ -79,9 +96,9 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
         if (spent.changes === 0) return 'spent' as const;
         tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refreshed' })
           .where(and(eq(apiKeys.id, oldKeyId), isNull(apiKeys.revokedAt))).run();
-        tx.insert(apiKeys).values(key).run();
+        insertKey(key);
         tx.insert(refreshTokens).values(refresh).run();
-        insertAudit(tx, audit, now);
+        writeAudit(audit, now);
         return 'ok' as const;
       });
     },
@@ -91,7 +108,7 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
           .where(and(eq(apiKeys.familyId, familyId), isNull(apiKeys.revokedAt))).run();
         tx.update(refreshTokens).set({ usedAt: now })
           .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.usedAt))).run();
-        insertAudit(tx, { ...audit, details: { ...audit.details, revoked: changes } }, now);
+        writeAudit({ ...audit, details: { ...audit.details, revoked: changes } }, now);
         return changes;
       });
     },

@@ -1,12 +1,11 @@
-import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { AuditFilter, AuditStore } from '../store/audit.js';
 import type { AuditEvent } from '../types.js';
 import type { SqliteDb } from './db.js';
 import { auditLog } from './schema.js';
 
-/** Writes one audit row with `db` (pass the transaction to keep it atomic with the change). */
-export function insertAudit(db: SqliteDb, event: AuditEvent, now: number): void {
-  db.insert(auditLog).values({
+function auditValues(event: AuditEvent, now: number) {
+  return {
     at: now,
     event: event.event,
     outcome: event.outcome,
@@ -16,13 +15,42 @@ export function insertAudit(db: SqliteDb, event: AuditEvent, now: number): void 
     targetUserId: event.targetUserId ?? null,
     subject: event.subject ?? null,
     details: event.details ?? {},
-  }).run();
+  };
+}
+
+/** Writes one audit row with `db` (pass the transaction to keep it atomic with the change). */
+export function insertAudit(db: SqliteDb, event: AuditEvent, now: number): void {
+  db.insert(auditLog).values(auditValues(event, now)).run();
+}
+
+export type AuditWriter = (event: AuditEvent, now: number) => void;
+const writers = new WeakMap<SqliteDb, AuditWriter>();
+
+/**
+ * `insertAudit` as one statement prepared once per database (about half its cost on hot paths).
+ * Call it inside `db.transaction(...)`: better-sqlite3 has one connection, so a statement
+ * prepared on `db` runs in the open transaction and rolls back with it
+ * (test/db/store-contract proves it with an audit row the database refuses).
+ */
+export function auditWriter(db: SqliteDb): AuditWriter {
+  let write = writers.get(db);
+  if (!write) {
+    const p = (k: keyof ReturnType<typeof auditValues>) => sql.placeholder(k);
+    const insert = db.insert(auditLog).values({
+      at: p('at'), event: p('event'), outcome: p('outcome'), requestId: p('requestId'), client: p('client'),
+      actorUserId: p('actorUserId'), targetUserId: p('targetUserId'), subject: p('subject'), details: p('details'),
+    }).prepare();
+    write = (event, now) => void insert.run(auditValues(event, now));
+    writers.set(db, write);
+  }
+  return write;
 }
 
 export function sqliteAuditStore(db: SqliteDb): AuditStore {
+  const writeAudit = auditWriter(db);
   return {
     async append(event, now) {
-      insertAudit(db, event, now);
+      writeAudit(event, now);
     },
     async query(f: AuditFilter) {
       const where: SQL[] = [];

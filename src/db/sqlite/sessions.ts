@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, lte, ne, sql, type SQL } from 'drizzle-orm';
 import type { SessionStore } from '../store/sessions.js';
-import { insertAudit } from './audit.js';
+import { auditWriter } from './audit.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, sessions, users } from './schema.js';
 
@@ -23,11 +23,12 @@ export function revokeUserKeys(tx: SqliteDb, userId: number, now: number, reason
 
 export function sqliteSessionStore(db: SqliteDb): SessionStore {
   const byToken = db.select().from(sessions).where(eq(sessions.tokenHash, sql.placeholder('h'))).prepare();
+  const writeAudit = auditWriter(db);
   return {
     async create(session, audit) {
       return db.transaction((tx) => {
         const row = tx.insert(sessions).values(session).returning().get();
-        if (audit) insertAudit(tx, audit, session.createdAt);
+        if (audit) writeAudit(audit, session.createdAt);
         return row;
       });
     },
@@ -38,7 +39,7 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore {
       return db.transaction((tx) => {
         const n = deleteSessionsWhere(tx, eq(sessions.id, id), now);
         if (n === 0) return false;
-        if (audit) insertAudit(tx, audit, now);
+        if (audit) writeAudit(audit, now);
         return true;
       });
     },
@@ -54,7 +55,7 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore {
       return db.transaction((tx) => {
         const where = keepId === null ? eq(sessions.userId, userId) : and(eq(sessions.userId, userId), ne(sessions.id, keepId))!;
         const n = deleteSessionsWhere(tx, where, now);
-        if (audit) insertAudit(tx, { ...audit, details: { ...audit.details, deleted: n } }, now);
+        if (audit) writeAudit({ ...audit, details: { ...audit.details, deleted: n } }, now);
         return n;
       });
     },
@@ -69,7 +70,7 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore {
           failedLogins: 0, tempLockedUntil: null, lastLoginAt: session.createdAt, updatedAt: session.createdAt,
           ...(update.passwordHash ? { passwordHash: update.passwordHash } : {}),
         }).where(eq(users.id, session.userId)).run();
-        insertAudit(tx, audit, session.createdAt);
+        writeAudit(audit, session.createdAt);
         return row;
       });
     },

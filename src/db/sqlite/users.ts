@@ -2,7 +2,7 @@ import { and, asc, count, eq, gt, isNotNull, isNull, lte, or, sql } from 'drizzl
 import { ConflictError } from '../errors.js';
 import type { NewUser, UserStore } from '../store/users.js';
 import type { AuditEvent } from '../types.js';
-import { insertAudit } from './audit.js';
+import { auditWriter } from './audit.js';
 import { isUniqueViolation, type SqliteDb } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
 import { sessions, userTokens, users } from './schema.js';
@@ -28,12 +28,17 @@ function spendToken(tx: SqliteDb, tokenHash: string, purpose: 'verify_email' | '
 
 export function sqliteUserStore(db: SqliteDb): UserStore {
   const insertUser = (tx: SqliteDb, user: NewUser) => tx.insert(users).values({ ...user, updatedAt: user.createdAt }).returning().get();
+  const writeAudit = auditWriter(db);
+  // Hot-path reads, prepared once (check_access, every session-bound action, login).
+  const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare();
+  const byEmail = db.select().from(users).where(eq(users.email, sql.placeholder('email'))).prepare();
+  const bySystemId = db.select().from(users).where(eq(users.systemId, sql.placeholder('systemId'))).prepare();
   return {
     async create(user, audit) {
       try {
         return db.transaction((tx) => {
           const row = insertUser(tx, user);
-          if (audit) insertAudit(tx, { ...audit, targetUserId: row.id }, user.createdAt);
+          if (audit) writeAudit({ ...audit, targetUserId: row.id }, user.createdAt);
           return row;
         });
       } catch (err) {
@@ -45,7 +50,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
         return db.transaction((tx) => {
           const row = insertUser(tx, user);
           tx.insert(userTokens).values({ ...token, userId: row.id }).run();
-          insertAudit(tx, { ...audit, targetUserId: row.id }, user.createdAt);
+          writeAudit({ ...audit, targetUserId: row.id }, user.createdAt);
           return row;
         });
       } catch (err) {
@@ -53,13 +58,13 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
       }
     },
     async getById(id) {
-      return db.select().from(users).where(eq(users.id, id)).get();
+      return byId.get({ id });
     },
     async getByEmail(email) {
-      return db.select().from(users).where(eq(users.email, email)).get();
+      return byEmail.get({ email });
     },
     async getBySystemId(systemId) {
-      return db.select().from(users).where(eq(users.systemId, systemId)).get();
+      return bySystemId.get({ systemId });
     },
     async count() {
       return db.select({ n: count() }).from(users).get()?.n ?? 0;
@@ -84,7 +89,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
         if (userId === undefined) return undefined;
         const row = tx.update(users).set({ isActive: true, emailVerified: true, role, updatedAt: now })
           .where(eq(users.id, userId)).returning().get();
-        insertAudit(tx, { ...audit, targetUserId: userId, details: { ...audit.details, role } }, now);
+        writeAudit({ ...audit, targetUserId: userId, details: { ...audit.details, role } }, now);
         return row;
       });
     },
@@ -95,7 +100,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
         const row = tx.update(users).set({ passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
           .where(eq(users.id, userId)).returning().get();
         revokeAccess(tx, userId, now, 'password_reset');
-        insertAudit(tx, { ...audit, targetUserId: userId, actorUserId: userId }, now);
+        writeAudit({ ...audit, targetUserId: userId, actorUserId: userId }, now);
         return row;
       });
     },
@@ -103,7 +108,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
       db.transaction((tx) => {
         tx.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId)).run();
         revokeAccess(tx, userId, now, 'password_changed', keepSessionId);
-        insertAudit(tx, audit, now);
+        writeAudit(audit, now);
       });
     },
     async recordLoginFailure(userId, now, limits, audit) {
@@ -117,7 +122,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
           tempLockedUntil: sql`CASE WHEN ${users.failedLogins} + 1 >= ${limits.maxFailures} THEN coalesce(${users.tempLockedUntil}, ${now + limits.lockMs}) ELSE ${users.tempLockedUntil} END`,
         }).where(eq(users.id, userId)).returning({ failedLogins: users.failedLogins, tempLockedUntil: users.tempLockedUntil }).get();
         const state = { failedLogins: row?.failedLogins ?? 0, tempLockedUntil: row?.tempLockedUntil ?? null };
-        insertAudit(tx, { ...audit, details: { ...audit.details, failed_logins: state.failedLogins, locked: state.tempLockedUntil !== null } }, now);
+        writeAudit({ ...audit, details: { ...audit.details, failed_logins: state.failedLogins, locked: state.tempLockedUntil !== null } }, now);
         return state;
       });
     },
@@ -137,7 +142,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
           // Deactivation ends the sessions (and their keys) so no frontend keeps the user logged in.
           // Standalone keys stay: they answer `user_inactive` (SPEC §4.2) and work again on reactivation.
           if (patch.isActive === false && current.isActive) deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
-          for (const a of audits) insertAudit(tx, a, now);
+          for (const a of audits) writeAudit(a, now);
           return row;
         });
       } catch (err) {
@@ -155,7 +160,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
           : tx.update(users).set({ adminLocked: false, role: current.roleBeforeLock ?? current.role, roleBeforeLock: null, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
             .where(eq(users.id, userId)).returning().get();
         if (locked) revokeAccess(tx, userId, now, 'user_locked');
-        insertAudit(tx, { ...audit, details: { ...audit.details, role_before: current.role, role_after: row?.role } }, now);
+        writeAudit({ ...audit, details: { ...audit.details, role_before: current.role, role_after: row?.role } }, now);
         return row;
       });
     },
@@ -164,7 +169,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
         revokeAccess(tx, userId, now, 'user_deleted');
         const n = tx.delete(users).where(eq(users.id, userId)).run().changes;
         if (n === 0) return false;
-        insertAudit(tx, audit, now);
+        writeAudit(audit, now);
         return true;
       });
     },
