@@ -16,7 +16,13 @@ export const redactPaths = [
 function errSerializer(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { message: String(err) };
   const message = err.message.split('\nparams:')[0]!.slice(0, 500);
-  return { type: err.name, message, code: (err as { code?: unknown }).code, stack: err.stack?.split('\n').slice(1, 8).join('\n') };
+  // The stack begins with the message, parameters included: keep only the frames.
+  const frames = err.stack?.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 7).join('\n');
+  const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+  return {
+    type: err.name, message, code: (err as { code?: unknown }).code, stack: frames,
+    ...(cause && typeof cause === 'object' ? { cause: { code: cause.code, message: String(cause.message ?? '').split('\n')[0]!.slice(0, 200) } } : {}),
+  };
 }
 
 export function createLogger(level: LogLevel, stream?: DestinationStream): Logger {

@@ -114,3 +114,16 @@ t.test('logs: one line per request; no secrets; personal data only hashed', asyn
   t.match(lines[0], { status: 200, client: 'admin' });
   t.type(lines[0]!.request_id, 'string');
 });
+
+t.test('a failed query is logged without its parameters (emails, IPs, hashes)', async (t) => {
+  const { DrizzleQueryError } = await import('drizzle-orm/errors');
+  const { createLogger } = await import('../../src/logger.js');
+  const { Writable } = await import('node:stream');
+  let raw = '';
+  const log = createLogger('info', new Writable({ write(c, _e, cb) { raw += c.toString(); cb(); } }));
+  const cause = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+  log.error({ err: new DrizzleQueryError('select * from users where email = $1 and ip = $2', ['leak.me@example.org', '198.51.100.200'], cause) }, 'unhandled error');
+  t.notMatch(raw, /leak\.me@example\.org|198\.51\.100\.200/, raw);
+  t.match(raw, /Failed query: select/, 'the query text stays');
+  t.match(raw, /22021/, 'the driver code stays');
+});
