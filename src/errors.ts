@@ -70,6 +70,6 @@ export function isOutage(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: unknown; message?: unknown } | null;
   if (e === null || typeof e !== 'object') return false;
   if (typeof e.code === 'string' && outageCodes.has(e.code)) return true;
-  if (typeof e.message === 'string' && /database connection is not open|Connection terminated/.test(e.message)) return true;
+  if (typeof e.message === 'string' && /database connection is not open|Connection terminated|Cannot use a pool after calling end on the pool|is not queryable/.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== err && isOutage(e.cause);
 }
