@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
 import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
-import { ApiError, UnavailableError, errorCatalog, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
+import { ApiError, UnavailableError, errorCatalog, isBadValue, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
 import { createLogger } from './logger.js';
 import apikeys from './plugins/apikeys.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
@@ -165,6 +165,10 @@ function errorHandler(this: FastifyInstance, err: FastifyError, req: import('fas
     return send(reply, 'invalid_request', `Invalid request ${err.validationContext ?? 'body'}.`, { details });
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply, 'payload_too_large', errorCatalog.payload_too_large.message);
+  if (isBadValue(err)) {
+    const message = 'A value is out of range or holds characters that cannot be stored (such as U+0000).';
+    return send(reply, 'invalid_request', message, { details: [{ path: '/', message }] });
+  }
   if (isOutage(err)) {
     req.log.error({ err, dependency: err instanceof UnavailableError ? err.dependency : 'database' }, 'dependency unavailable');
     return send(reply, 'unavailable', errorCatalog.unavailable.message);

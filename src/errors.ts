@@ -73,3 +73,17 @@ export function isOutage(err: unknown): boolean {
   if (typeof e.message === 'string' && /database connection is not open|Connection terminated|Cannot use a pool after calling end on the pool|is not queryable/.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== err && isOutage(e.cause);
 }
+
+/**
+ * PostgreSQL "data exception" codes a well-typed request can still trigger: a number beyond the
+ * column's range, a NUL character (text and jsonb cannot hold U+0000), an over-long value. They
+ * are the caller's bad value (400), not a server failure (500).
+ */
+const badValueCodes = new Set(['22001', '22003', '22021', '22P02', '22P05']);
+
+export function isBadValue(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: unknown } | null;
+  if (e === null || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && badValueCodes.has(e.code)) return true;
+  return e.cause !== undefined && e.cause !== err && isBadValue(e.cause);
+}

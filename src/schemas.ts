@@ -8,7 +8,7 @@ import { Type, type Static } from 'typebox';
 /** Any IPv4 or IPv6 address (validated by the `ip-address` format registered in app.ts). */
 export const IpAddress = Type.String({ format: 'ip-address', maxLength: 64, description: 'IPv4 or IPv6 address of the end user' });
 export const UserAgent = Type.String({ maxLength: 1024, description: 'User agent of the end user' });
-export const UserId = Type.Integer({ minimum: 1, description: 'Numeric user id' });
+export const UserId = Type.Integer({ minimum: 1, maximum: 2147483647, description: 'Numeric user id' });
 export const Token = Type.String({ minLength: 1, maxLength: 512 });
 export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'Email address; normalised (NFKC, trimmed, lower-cased)' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });

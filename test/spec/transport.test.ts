@@ -47,6 +47,8 @@ t.test('strict types, ip addresses, 413, unknown action 404', async (t) => {
     t.equal(res.statusCode, 201, `${good}: ${show(res)}`);
   }
   errorShape(t, await h.call('session_new', '{"ip_address": '), 400, 'invalid_request');
+  errorShape(t, await h.call('session_new', { ip_address: IP, user_agent: UA, user_id: 2147483648 }), 400, 'invalid_request');
+  errorShape(t, await h.call('user_get', { user_id: Number.MAX_SAFE_INTEGER }), 400, 'invalid_request');
   const big = JSON.stringify({ ip_address: IP, user_agent: UA, extra: { pad: 'x'.repeat(65 * 1024) } });
   errorShape(t, await h.call('session_new', big), 413, 'payload_too_large');
   const justUnder = JSON.stringify({ ip_address: IP, user_agent: UA, extra: { pad: 'x'.repeat(60 * 1024) } });
