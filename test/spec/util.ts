@@ -12,14 +12,22 @@ import { createTestDatabase } from '../db/pg.js';
  */
 export const onPostgres = process.env.AUTHNZD_SPEC_PG === '1' && process.env.AUTHNZD_TEST_PG_URL !== undefined;
 
+/** With AUTHNZD_SPEC_REDIS=1 and AUTHNZD_TEST_REDIS_URL set, counters live in Redis. */
+export const onRedis = process.env.AUTHNZD_SPEC_REDIS === '1' && process.env.AUTHNZD_TEST_REDIS_URL !== undefined;
+
 export async function specApp(
   t: { teardown(fn: () => unknown): void },
   opts: { env?: Record<string, string> } = {},
 ): Promise<TestApp> {
-  if (!onPostgres) return buildTestApp(t, opts);
-  const pgDb = await createTestDatabase(process.env.AUTHNZD_TEST_PG_URL!);
-  t.teardown(() => pgDb.drop());
-  return buildTestApp(t, { env: { ...opts.env, AUTHNZD_DATABASE_URL: pgDb.url } });
+  const env = { ...opts.env };
+  if (onRedis) env.AUTHNZD_REDIS_URL = process.env.AUTHNZD_TEST_REDIS_URL!;
+  const rateLimitKeyPrefix = onRedis ? `spec-${process.pid}-${Math.random().toString(36).slice(2)}:` : undefined;
+  if (onPostgres) {
+    const pgDb = await createTestDatabase(process.env.AUTHNZD_TEST_PG_URL!);
+    t.teardown(() => pgDb.drop());
+    env.AUTHNZD_DATABASE_URL = pgDb.url;
+  }
+  return buildTestApp(t, { env, rateLimitKeyPrefix });
 }
 
 export const IP = '192.0.2.10';
