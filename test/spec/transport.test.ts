@@ -134,3 +134,29 @@ t.test('client secrets are stored hashed', async (t) => {
   t.notOk(stored.includes(ADMIN_SECRET), 'the admin client secret is not at rest');
   t.ok(/admin/.test(stored), 'the admin client row exists');
 });
+
+t.test('over a real socket: JSON in and out, 413, 404, x-request-id, open endpoints', async (t) => {
+  const h = await specApp(t);
+  const base = await h.app.listen({ port: 0, host: '127.0.0.1' });
+  const post = (action: string, body: string, headers: Record<string, string> = {}) => fetch(`${base}/v1/${action}`, {
+    method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_SECRET}`, ...headers },
+  });
+  const ok = await post('session_new', JSON.stringify({ ip_address: IP, user_agent: UA }), { 'x-request-id': 'sock-1' });
+  t.equal(ok.status, 201);
+  t.equal(ok.headers.get('x-request-id'), 'sock-1');
+  t.match(ok.headers.get('content-type'), /^application\/json/);
+  t.type(((await ok.json()) as { session_token: string }).session_token, 'string');
+  const big = await post('session_new', JSON.stringify({ ip_address: IP, user_agent: UA, extra: { pad: 'x'.repeat(70 * 1024) } }));
+  t.equal(big.status, 413);
+  t.equal(((await big.json()) as { code: string }).code, 'payload_too_large');
+  const nf = await post('nope', '{}');
+  t.equal(nf.status, 404);
+  t.equal(((await nf.json()) as { code: string }).code, 'not_found');
+  const unauth = await fetch(`${base}/v1/session_new`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  t.equal(unauth.status, 401);
+  const health = await fetch(`${base}/health`);
+  t.same(await health.json(), { status: 'ok' });
+  t.equal((await fetch(`${base}/ready`)).status, 200);
+  t.match(await (await fetch(`${base}/metrics`)).text(), /# TYPE/);
+  t.match(((await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string }).openapi, /^3\./);
+});
