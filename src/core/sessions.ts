@@ -38,6 +38,13 @@ export interface SessionMatch {
   userAgent?: string;
 }
 
+/** The session behind a token hash with its user: one read when the store offers it, else two. */
+async function sessionWithUser(store: Store, hash: string): Promise<{ session: Session; user: User | undefined } | undefined> {
+  if (store.sessions.getWithUserByTokenHash) return store.sessions.getWithUserByTokenHash(hash);
+  const session = await store.sessions.getByTokenHash(hash);
+  return session && { session, user: await store.users.getById(session.userId) };
+}
+
 /**
  * Validates a presented session token: known, not expired, its user still exists, and (when
  * asked) the same user, IP and user agent as the request. Used by every action that acts for a
@@ -45,10 +52,10 @@ export interface SessionMatch {
  */
 export async function findSession(store: Store, token: string, now: number, match: SessionMatch = {}): Promise<SessionLookup> {
   const hash = hashToken(token);
-  const session = await store.sessions.getByTokenHash(hash);
-  if (!session || !safeEqual(session.tokenHash, hash)) return { ok: false, reason: 'unknown' };
+  const found = await sessionWithUser(store, hash);
+  if (!found || !safeEqual(found.session.tokenHash, hash)) return { ok: false, reason: 'unknown' };
+  const { session, user } = found;
   if (session.expiresAt <= now) return { ok: false, reason: 'expired' };
-  const user = await store.users.getById(session.userId);
   if (!user) return { ok: false, reason: 'unknown' };
   if (match.userId !== undefined && match.userId !== session.userId) return { ok: false, reason: 'user_mismatch' };
   if (match.ipAddress !== undefined && normaliseIp(match.ipAddress) !== session.ipAddress) return { ok: false, reason: 'ip_mismatch' };

@@ -23,6 +23,9 @@ export function revokeUserKeys(tx: SqliteDb, userId: number, now: number, reason
 
 export function sqliteSessionStore(db: SqliteDb): SessionStore {
   const byToken = db.select().from(sessions).where(eq(sessions.tokenHash, sql.placeholder('h'))).prepare();
+  // session_exists, and every session-bound action: the session and its user in one read.
+  const withUser = db.select({ session: sessions, user: users }).from(sessions).leftJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.tokenHash, sql.placeholder('h'))).prepare();
   const writeAudit = auditWriter(db);
   return {
     async create(session, audit) {
@@ -34,6 +37,10 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore {
     },
     async getByTokenHash(tokenHash) {
       return byToken.get({ h: tokenHash });
+    },
+    async getWithUserByTokenHash(tokenHash) {
+      const row = withUser.get({ h: tokenHash });
+      return row && { session: row.session, user: row.user ?? undefined };
     },
     async delete(id, now, audit) {
       return db.transaction((tx) => {

@@ -1,4 +1,4 @@
-import type { Session, AuditEvent } from '../types.js';
+import type { Session, AuditEvent, User } from '../types.js';
 
 export interface NewSession {
   id: string;
@@ -25,6 +25,11 @@ export interface SessionStore {
   create(session: NewSession, audit?: AuditEvent): Promise<Session>;
   /** The session whose token hashes to `tokenHash`, expired or not (callers check `expiresAt`). */
   getByTokenHash(tokenHash: string): Promise<Session | undefined>;
+  /**
+   * `getByTokenHash` with the session's user in the same read (undefined `user` when it no longer
+   * exists). Optional: `findSession` falls back to two reads when a store does not have it.
+   */
+  getWithUserByTokenHash?(tokenHash: string): Promise<{ session: Session; user: User | undefined } | undefined>;
   /** Deletes the session (and revokes its session-bound API keys). False if it did not exist. */
   delete(id: string, now: number, audit?: AuditEvent): Promise<boolean>;
   /** Unexpired sessions of a user, oldest first. */
