@@ -1,15 +1,25 @@
 import type { UsageUpdate } from '../db/store/apikeys.js';
 
+/** Keys written per call of `write` (one transaction each); the event loop runs between calls. */
+export const USAGE_CHUNK_KEYS = 250;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
- * `use_count` and `last_used_at` of API keys, counted in memory and written in one transaction
- * per flush (every ≤ 5 s and at shutdown): a write per verify would cost ~20% of throughput
- * (PERFORMANCE-NOTES) and serialize verifies on the database's write lock.
+ * `use_count` and `last_used_at` of API keys, counted in memory and written every ≤ 5 s and at
+ * shutdown: a write per verify would cost ~20% of throughput (PERFORMANCE-NOTES) and serialize
+ * verifies on the database's write lock. A flush writes in chunks of `chunkKeys` keys, one
+ * transaction each, and lets the event loop run between chunks, so a flush of many keys is many
+ * short stalls instead of one long one (the verify p99).
  */
 export class UsageBuffer {
   private pending = new Map<string, UsageUpdate>();
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly write: (updates: UsageUpdate[]) => Promise<void>) {}
+  constructor(
+    private readonly write: (updates: UsageUpdate[]) => Promise<void>,
+    private readonly chunkKeys = USAGE_CHUNK_KEYS,
+  ) {}
 
   get size(): number {
     return this.pending.size;
@@ -25,26 +35,36 @@ export class UsageBuffer {
     }
   }
 
-  /** Writes everything recorded so far. On failure the counts are kept for the next flush. */
+  /**
+   * Writes everything recorded so far. On failure, the chunks not written yet are kept for the
+   * next flush (the ones written stay written: nothing is counted twice).
+   */
   flush(): Promise<void> {
     const run = this.flushing.then(async () => {
       if (this.pending.size === 0) return;
-      const batch = this.pending;
+      const batch = [...this.pending.values()];
       this.pending = new Map();
-      try {
-        await this.write([...batch.values()]);
-      } catch (err) {
-        for (const u of batch.values()) {
-          const later = this.pending.get(u.id);
-          if (later) {
-            later.count += u.count;
-            later.lastUsedAt = Math.max(later.lastUsedAt, u.lastUsedAt);
-          } else this.pending.set(u.id, u);
+      for (let i = 0; i < batch.length; i += this.chunkKeys) {
+        if (i > 0) await nextTurn();
+        try {
+          await this.write(batch.slice(i, i + this.chunkKeys));
+        } catch (err) {
+          this.keep(batch.slice(i));
+          throw err;
         }
-        throw err;
       }
     });
     this.flushing = run.catch(() => undefined);
     return run;
+  }
+
+  private keep(updates: UsageUpdate[]): void {
+    for (const u of updates) {
+      const later = this.pending.get(u.id);
+      if (later) {
+        later.count += u.count;
+        later.lastUsedAt = Math.max(later.lastUsedAt, u.lastUsedAt);
+      } else this.pending.set(u.id, u);
+    }
   }
 }

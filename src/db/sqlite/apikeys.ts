@@ -42,6 +42,11 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
     .where(eq(apiKeys.id, sql.placeholder('id'))).prepare();
   const writeAudit = auditWriter(db);
   const insertKey = preparedKeyInsert(db);
+  // The usage flush: one prepared UPDATE, run per key (the caller sends a few hundred keys per call).
+  const addUsage = db.update(apiKeys).set({
+    useCount: sql`${apiKeys.useCount} + ${sql.placeholder('count')}`,
+    lastUsedAt: sql`max(coalesce(${apiKeys.lastUsedAt}, 0), ${sql.placeholder('lastUsedAt')})`,
+  }).where(eq(apiKeys.id, sql.placeholder('id'))).prepare();
   return {
     async create(key, refresh, audit) {
       db.transaction((tx) => {
@@ -76,13 +81,8 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
     },
     async recordUsage(updates) {
       if (updates.length === 0) return;
-      db.transaction((tx) => {
-        for (const u of updates) {
-          tx.update(apiKeys).set({
-            useCount: sql`${apiKeys.useCount} + ${u.count}`,
-            lastUsedAt: sql`max(coalesce(${apiKeys.lastUsedAt}, 0), ${u.lastUsedAt})`,
-          }).where(eq(apiKeys.id, u.id)).run();
-        }
+      db.transaction(() => {
+        for (const u of updates) addUsage.run({ id: u.id, count: u.count, lastUsedAt: u.lastUsedAt });
       });
     },
     async getRefreshToken(tokenHash) {
