@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 
 /**
@@ -12,13 +13,39 @@ export const argon2Params = {
   parallelism: 1,
 } as const;
 
+/**
+ * At most this many argon2 operations run at once: one less than the cores this process may use
+ * (availableParallelism honours CPU affinity and cgroup limits), at least one. argon2 runs off
+ * the event loop but not off the CPU: with libuv's 4 pool threads on a one-core process, a login
+ * storm would leave the event loop (verify_apikey, session_exists) a fifth of the core. Hashes,
+ * verifies and the dummy verify of unknown users all queue here, so their timing stays equal.
+ */
+export const ARGON2_CONCURRENCY = Math.max(1, availableParallelism() - 1);
+
+let running = 0;
+const queue: (() => void)[] = [];
+
+async function bounded<T>(work: () => Promise<T>): Promise<T> {
+  if (running < ARGON2_CONCURRENCY) running++;
+  else await new Promise<void>((resolve) => queue.push(resolve)); // the slot is handed over, not re-counted
+  try {
+    return await work();
+  } finally {
+    const next = queue.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 export function hashPassword(password: string): Promise<string> {
-  return hash(password.normalize('NFKC'), argon2Params);
+  const input = password.normalize('NFKC');
+  return bounded(() => hash(input, argon2Params));
 }
 
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
+  const input = password.normalize('NFKC');
   try {
-    return await verify(passwordHash, password.normalize('NFKC'));
+    return await bounded(() => verify(passwordHash, input));
   } catch {
     return false;
   }
