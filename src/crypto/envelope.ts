@@ -1,7 +1,8 @@
-import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, decodeProtectedHeader } from 'jose';
+import { createCipheriv, createHmac, KeyObject, randomBytes, type webcrypto } from 'node:crypto';
+import { CompactSign, compactDecrypt, compactVerify, decodeProtectedHeader, type CryptoKey } from 'jose';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ENCRYPTION_ALG, type Keyring } from './keyring.js';
+import { ENCRYPTION_ALG, type Keyring, type LoadedKey } from './keyring.js';
 
 /*
  * The API-key envelope (SPEC §4.1): `azk_` + a compact JWE (`alg: dir`, `enc: A256GCM`, `kid`)
@@ -39,17 +40,46 @@ const JWE_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/*
+ * Sealing (issue_apikey) builds the compact JWS and JWE with node:crypto, synchronously: the same
+ * RFC 7515/7516 serialisation jose makes, at about a sixth of jose's cost through WebCrypto
+ * (≈ 20 µs against ≈ 120 µs per key, issue 7). Opening stays with jose, which pins the algorithms.
+ * Signing algorithms other than HS256 are signed by jose.
+ */
+const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+function keyObject(key: CryptoKey): KeyObject {
+  let k = keyObjects.get(key);
+  if (!k) {
+    k = KeyObject.from(key as unknown as webcrypto.CryptoKey);
+    keyObjects.set(key, k);
+  }
+  return k;
+}
+
+const b64url = (text: string) => Buffer.from(text).toString('base64url');
+
+async function sign(payload: string, sig: LoadedKey): Promise<string> {
+  const header = { alg: sig.alg, kid: sig.kid, typ: 'JWT' };
+  if (sig.alg !== 'HS256') return new CompactSign(enc.encode(payload)).setProtectedHeader(header).sign(sig.key);
+  const input = `${b64url(JSON.stringify(header))}.${b64url(payload)}`;
+  return `${input}.${createHmac('sha256', keyObject(sig.key)).update(input).digest('base64url')}`;
+}
+
+/** JWE compact serialisation with `alg: dir`: header, empty encrypted key, IV, ciphertext, tag. */
+function encryptDir(plaintext: string, encKey: LoadedKey): string {
+  const header = b64url(JSON.stringify({ alg: 'dir', enc: ENCRYPTION_ALG, kid: encKey.kid, cty: 'JWT' }));
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', keyObject(encKey.key), iv);
+  cipher.setAAD(Buffer.from(header, 'ascii'));
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return `${header}..${iv.toString('base64url')}.${ciphertext.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+}
+
 /** Signs and encrypts the claims with the keyring's issuing keys. */
 export async function sealApiKey(claims: Claims, keyring: Keyring): Promise<string> {
   const sig = keyring.issuing('sig');
   const encKey = keyring.issuing('enc');
-  const jws = await new CompactSign(enc.encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: sig.alg, kid: sig.kid, typ: 'JWT' })
-    .sign(sig.key);
-  const jwe = await new CompactEncrypt(enc.encode(jws))
-    .setProtectedHeader({ alg: 'dir', enc: ENCRYPTION_ALG, kid: encKey.kid, cty: 'JWT' })
-    .encrypt(encKey.key);
-  return PREFIX + jwe;
+  return PREFIX + encryptDir(await sign(JSON.stringify(claims), sig), encKey);
 }
 
 function kidOf(token: string): string | undefined {
