@@ -43,6 +43,9 @@ export type VerifyResult =
 
 const no = (reason: VerifyReason): VerifyResult => ({ valid: false, reason });
 
+/** Revocations made by an owner's lock or deletion (the users stores). */
+const ownerCascades = new Set(['user_locked', 'user_deleted']);
+
 /** Decrypt + verify, through the cache keyed by the hash of the whole key string. */
 export async function openCached(deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string) {
   const cacheKey = hashToken(apikey);
@@ -66,8 +69,14 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
   if (c.exp * 1000 <= now) return no('expired');
 
   const row = await deps.store.apikeys.getForVerify(c.jti);
-  if (!row || row.revokedAt !== null || !safeEqual(row.tokenHash, hashToken(c.tkn))) return no('revoked');
-  if (row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol) return no('user_inactive');
+  if (!row || !safeEqual(row.tokenHash, hashToken(c.tkn))) return no('revoked');
+  const ownerInactive = row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol;
+  if (row.revokedAt !== null) {
+    // Locking or deleting the owner revokes the key (SPEC §4.2); while the owner is still locked
+    // or gone, the reason the caller sees is the owner's state, as SPEC's reason list says.
+    return no(ownerInactive && ownerCascades.has(row.revokedReason ?? '') ? 'user_inactive' : 'revoked');
+  }
+  if (ownerInactive) return no('user_inactive');
 
   if (!ipAllowed(c.ipa, req.ipAddress)) return no('ip_mismatch');
   if (c.usa !== undefined && !safeEqual(c.usa, userAgentHash(req.userAgent))) return no('user_agent_mismatch');

@@ -51,12 +51,14 @@ t.test('deleting a session revokes its session keys only: logout, login rotation
   t.equal(row.length, 3);
 });
 
-t.test('lock, delete, password change and reset revoke every key; a role change answers user_inactive', async (t) => {
+t.test('lock, delete, password change and reset revoke every key; lock, delete and a role change answer user_inactive', async (t) => {
   const h = await buildTestApp(t);
   const root = await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
   const cases: [string, (uid: number, email: string, session: string) => Promise<{ statusCode: number; body: string }>, string][] = [
-    ['user_lock', (uid) => h.call('user_lock', { session_token: root, target_user_id: uid, locked: true }), 'revoked'],
-    ['user_delete', (uid, _e, session) => h.call('user_delete', { session_token: session, target_user_id: uid, password: PASSWORD }), 'revoked'],
+    // SPEC §4.2 lists "owner locked, deleted" under user_inactive: the keys are revoked, and the
+    // reason a caller sees is the owner's state while it lasts.
+    ['user_lock', (uid) => h.call('user_lock', { session_token: root, target_user_id: uid, locked: true }), 'user_inactive'],
+    ['user_delete', (uid, _e, session) => h.call('user_delete', { session_token: session, target_user_id: uid, password: PASSWORD }), 'user_inactive'],
     ['user_changepass', (_u, _e, session) => h.call('user_changepass', { session_token: session, current_password: PASSWORD, new_password: 'another-Long-passphrase-93' }), 'revoked'],
     ['user_resetpass', async (_u, email) => {
       const tok = json<{ reset_token: string }>(await h.call('user_resetpass_token', { email })).reset_token;
@@ -76,4 +78,15 @@ t.test('lock, delete, password change and reset revoke every key; a role change 
     t.equal(await reasonOf(h, keys.standaloneKey), expected, `${name}: standalone key`);
     t.ok(['revoked', expected].includes(await reasonOf(h, keys.sessionKey)), `${name}: session key`);
   }
+});
+
+t.test('keys revoked by a lock stay revoked after the unlock', async (t) => {
+  const h = await buildTestApp(t);
+  const root = await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
+  const uid = await verifiedUser(h, 'erin@example.test');
+  const keys = await keysFor(h, await loginAs(h, 'erin@example.test'), uid);
+  t.equal((await h.call('user_lock', { session_token: root, target_user_id: uid, locked: true })).statusCode, 200);
+  t.equal(await reasonOf(h, keys.standaloneKey), 'user_inactive', 'while locked');
+  t.equal((await h.call('user_lock', { session_token: root, target_user_id: uid, locked: false })).statusCode, 200);
+  t.equal(await reasonOf(h, keys.standaloneKey), 'revoked', 'after the unlock the key is still revoked');
 });

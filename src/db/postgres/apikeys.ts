@@ -27,6 +27,7 @@ export function pgApiKeyStore(db: PgDb): ApiKeyStore {
   const forVerify = db.select({
     tokenHash: apiKeys.tokenHash,
     revokedAt: apiKeys.revokedAt,
+    revokedReason: apiKeys.revokedReason,
     role: apiKeys.role,
     userRole: users.role,
     userActive: users.isActive,

@@ -34,6 +34,7 @@ export function sqliteApiKeyStore(db: SqliteDb): ApiKeyStore {
   const forVerify = db.select({
     tokenHash: apiKeys.tokenHash,
     revokedAt: apiKeys.revokedAt,
+    revokedReason: apiKeys.revokedReason,
     role: apiKeys.role,
     userRole: users.role,
     userActive: users.isActive,

@@ -7,6 +7,7 @@ export type NewRefreshToken = Omit<RefreshToken, 'usedAt'>;
 export interface ApiKeyVerifyRow {
   tokenHash: string;
   revokedAt: number | null;
+  revokedReason: string | null;
   role: string;
   /** Null when the owner no longer exists. */
   userRole: string | null;

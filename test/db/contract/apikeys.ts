@@ -25,7 +25,7 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     t.equal((await audits(store, 'apikey_issue')).length, 2, 'and writes no audit row');
 
     t.same(await store.apikeys.getForVerify('k1'), {
-      tokenHash: 'hash-k1', revokedAt: null, role: 'authenticated', userRole: 'authenticated', userActive: true, userLocked: false,
+      tokenHash: 'hash-k1', revokedAt: null, revokedReason: null, role: 'authenticated', userRole: 'authenticated', userActive: true, userLocked: false,
     });
     t.equal(await store.apikeys.getForVerify('nope'), undefined);
     await store.apikeys.create(newKey('orphan', 999), undefined, ev('apikey_issue'));
@@ -36,6 +36,7 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     t.equal(await store.apikeys.revoke('nope', T0 + 6, 'x', ev('apikey_revoke')), false);
     t.match(await store.apikeys.getById('k1'), { revokedAt: T0 + 5, revokedReason: 'user_request' });
     t.equal((await store.apikeys.getForVerify('k1'))?.revokedAt, T0 + 5);
+    t.equal((await store.apikeys.getForVerify('k1'))?.revokedReason, 'user_request', 'the verify read carries why the key was revoked');
     t.equal((await audits(store, 'apikey_revoke')).length, 1, 'one audit row per effective revocation');
 
     await store.apikeys.create(newKey('k4', u.id), undefined, ev('apikey_issue'));
