@@ -106,7 +106,18 @@ export async function deleteSession(store: Store, token: string, now: number): P
 }
 
 /** Deletes every session of a user, except the one behind `keepToken` if it is theirs. */
+/**
+ * The anonymous user's sessions belong to every visitor of every frontend: they are not one
+ * person's to list or end in bulk.
+ */
+function refuseAnonymous(userId: number, action: string): void {
+  if (userId === ANONYMOUS_USER_ID) {
+    throw new ApiError('invalid_request', `${action} does not apply to the anonymous user.`, { details: [{ path: '/user_id', message: 'must not be the anonymous user' }] });
+  }
+}
+
 export async function deleteUserSessions(store: Store, userId: number, keepToken: string | undefined, now: number, audit: AuditContext): Promise<number> {
+  refuseAnonymous(userId, 'session_delete_user');
   if (!(await store.users.getById(userId))) throw new ApiError('not_found', `No user ${userId}.`);
   const keep = keepToken === undefined ? undefined : await store.sessions.getByTokenHash(hashToken(keepToken));
   const keepId = keep && keep.userId === userId ? keep.id : null;
@@ -114,6 +125,7 @@ export async function deleteUserSessions(store: Store, userId: number, keepToken
 }
 
 export async function listSessions(store: Store, userId: number, now: number): Promise<Session[]> {
+  refuseAnonymous(userId, 'session_list');
   if (!(await store.users.getById(userId))) throw new ApiError('not_found', `No user ${userId}.`);
   return store.sessions.listByUser(userId, now);
 }

@@ -114,6 +114,8 @@ export async function deleteUser(
 ): Promise<number> {
   const { actor, target } = await actorAndTarget(deps, input.sessionToken, input.targetId);
   if (actor.id !== target.id && !allowedOnOther(deps, actor, target, 'delete')) throw denied('You may not delete this user.');
+  // As with user_edit and user_lock: a superuser cannot remove themselves (the service could be left without one).
+  if (actor.id === target.id && actor.role === SUPERUSER_ROLE) throw denied('A superuser cannot delete their own account.');
   const checked = await guard.check(actor, actor.email, input.password, 'user_delete', audit);
   if (!checked.ok) throw credentialError(checked);
   const done = await deps.store.users.delete(target.id, deps.now(), {

@@ -341,7 +341,7 @@ t.test('passwords are argon2id at rest', async (t) => {
 // user_list answers a cursor whenever a page is full, so a caller paging through exactly
 // `limit` remaining users gets a cursor to an empty page (src/routes/actions/users.ts user_list:
 // `rows.length === limit`). audit_query fetches limit+1 to know; user_list should too.
-t.test('user_list: no next_cursor on the last page, even when it is full', { todo: 'users area: user_list cursor on a full last page (src/routes/actions/users.ts)' }, async (t) => {
+t.test('user_list: no next_cursor on the last page, even when it is full', async (t) => {
   const h = await specApp(t);
   const su = await superLogin(h);
   await activeUser(h);

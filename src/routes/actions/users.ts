@@ -146,8 +146,10 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
     response: Type.Object({ users: Type.Array(UserBody), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
     handler: async (req) => {
       const limit = req.body.limit ?? 100;
-      const rows = await listUsers(deps, req.body.session_token, req.body.cursor === undefined ? 0 : Number(req.body.cursor), limit);
-      return { users: rows.map(userView), next_cursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null };
+      // One row more than the page tells whether another page follows (no cursor to an empty page).
+      const rows = await listUsers(deps, req.body.session_token, req.body.cursor === undefined ? 0 : Number(req.body.cursor), limit + 1);
+      const page = rows.slice(0, limit);
+      return { users: page.map(userView), next_cursor: rows.length > limit ? String(page[page.length - 1]!.id) : null };
     },
   });
 }
