@@ -70,10 +70,28 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
   const row: NewApiKey = {
     id: claims.jti, tokenHash: hashToken(claims.tkn), kind: spec.kind, userId: spec.owner.id, role: spec.owner.role,
     sessionId: spec.sessionId ?? null, familyId: spec.familyId ?? null, audience: spec.audience, subject: spec.subject,
-    apiVersion: String(spec.apiVersion), scopes: spec.scopes ?? null, bindIp: bindIpColumn(ipa), bindUserAgent: usa ?? null,
+    apiVersion: encodeApiVersion(spec.apiVersion), scopes: spec.scopes ?? null, bindIp: bindIpColumn(ipa), bindUserAgent: usa ?? null,
     issuedAt: iat * 1000, notBefore: nbf * 1000, expiresAt: exp * 1000,
   };
   return { apikey, row, claims };
+}
+
+/**
+ * `api_version` is a string or an integer on the wire (SPEC §4.2); the text column keeps which,
+ * as JSON, so `list_apikeys` answers the value the key was issued with.
+ */
+export function encodeApiVersion(v: string | number): string {
+  return JSON.stringify(v);
+}
+
+export function decodeApiVersion(stored: string): string | number {
+  try {
+    const v: unknown = JSON.parse(stored);
+    if (typeof v === 'string' || Number.isSafeInteger(v)) return v as string | number;
+  } catch {
+    // a bare string written before the encoding: the value itself
+  }
+  return stored;
 }
 
 /** 403 `permission_denied` unless the policy lets `actor` do `action` on an `apikey` owned by `ownerId`. */

@@ -133,3 +133,14 @@ t.test('revoke_all_apikeys: own keys, or a target user\'s for the superuser', as
   const audit = json<{ events: { target_user_id: number; details: { revoked: number } }[] }>(await h.call('audit_query', { event: 'apikey_revoke_all' })).events;
   t.same(audit.map((e) => [e.target_user_id, e.details.revoked]), [[bob, 1], [alice, 2]]);
 });
+
+t.test('list_apikeys answers api_version with the type it was issued with', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const session = await newSession(h, uid);
+  const asInt = await issueSessionKey(h, session, { api_version: 2 });
+  const asStr = await issueSessionKey(h, session, { api_version: '2' });
+  const listed = json<{ keys: { key_id: string; api_version: unknown }[] }>(await h.call('list_apikeys', { session_token: session })).keys;
+  t.equal(listed.find((k) => k.key_id === asInt.key_id)?.api_version, 2);
+  t.equal(listed.find((k) => k.key_id === asStr.key_id)?.api_version, '2');
+});

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { isoTime } from '../../clock.js';
 import { openCached, verifyApiKey } from '../../core/apikey-verify.js';
 import { issueStandaloneKey, refreshStandaloneKey } from '../../core/apikey-refresh.js';
-import { issueSessionKey, listKeys, revokeAllKeys, revokeKey, type ApiKeyDeps } from '../../core/apikeys.js';
+import { decodeApiVersion, issueSessionKey, listKeys, revokeAllKeys, revokeKey, type ApiKeyDeps } from '../../core/apikeys.js';
 import { ApiError } from '../../errors.js';
 import { IpAddress, Seconds, Timestamp, Token, UserAgent, UserId } from '../../schemas.js';
 import { registerAction } from '../action.js';
@@ -128,7 +128,7 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
     body: Type.Object({ session_token: Token, target_user_id: Type.Optional(UserId) }, { additionalProperties: false }),
     response: Type.Object({
       keys: Type.Array(Type.Object({
-        key_id: Type.String(), kind: Type.String(), audience: Type.String(), subject: Subject, api_version: Type.String(),
+        key_id: Type.String(), kind: Type.String(), audience: Type.String(), subject: Subject, api_version: ApiVersion,
         scopes: Type.Array(Type.String()), issued_at: Timestamp, expires_at: Timestamp,
         last_used_at: Type.Union([Timestamp, Type.Null()]), revoked_at: Type.Union([Timestamp, Type.Null()]),
       })),
@@ -137,7 +137,7 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
       const keys = await listKeys(deps, { sessionToken: req.body.session_token, targetUserId: req.body.target_user_id });
       return {
         keys: keys.map((k) => ({
-          key_id: k.id, kind: k.kind, audience: k.audience, subject: k.subject, api_version: k.apiVersion, scopes: k.scopes ?? [],
+          key_id: k.id, kind: k.kind, audience: k.audience, subject: k.subject, api_version: decodeApiVersion(k.apiVersion), scopes: k.scopes ?? [],
           issued_at: isoTime(k.issuedAt), expires_at: isoTime(k.expiresAt),
           last_used_at: k.lastUsedAt === null ? null : isoTime(k.lastUsedAt), revoked_at: k.revokedAt === null ? null : isoTime(k.revokedAt),
         })),
