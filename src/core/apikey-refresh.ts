@@ -1,7 +1,7 @@
 import { ApiError } from '../errors.js';
-import { authorize, issueAudit, mintApiKey, type ApiKeyDeps, type AuditContext } from './apikeys.js';
+import { authorize, issueAudit, mintApiKey, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
 import { openCached } from './apikey-verify.js';
-import { ipAllowed, userAgentHash, type BindRequest } from './ip-binding.js';
+import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { userIsUsable } from './sessions.js';
 import { hashToken, newId, newToken, safeEqual } from './tokens.js';
 
@@ -15,18 +15,11 @@ import { hashToken, newId, newToken, safeEqual } from './tokens.js';
 
 export const REFRESH_TOKEN_PREFIX = 'azr_';
 
-export interface NoSessionRequest {
+/** What `issue_apikey_nosession` asks for: the key fields of a KeySpec, plus owner and refresh window. */
+export interface NoSessionRequest
+  extends Pick<KeySpec, 'ipAddress' | 'userAgent' | 'audience' | 'subject' | 'apiVersion' | 'expiresIn' | 'notBefore' | 'scopes' | 'bind'> {
   userId: number;
-  ipAddress: string;
-  userAgent?: string;
-  audience: string;
-  subject: string | string[];
-  apiVersion: string | number;
-  expiresIn: number;
   refreshExpiresIn: number;
-  notBefore?: number;
-  scopes?: string[];
-  bind?: BindRequest;
 }
 
 export interface StandaloneKey {
