@@ -1,22 +1,13 @@
 import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm';
 import type { AuditFilter, AuditStore } from '../store/audit.js';
+import { auditRow } from '../audit-row.js';
 import type { AuditEvent } from '../types.js';
 import type { PgExec } from './db.js';
 import { auditLog } from './schema.js';
 
 /** Writes one audit row with `db` (pass the transaction to keep it atomic with the change). */
 export async function insertAudit(db: PgExec, event: AuditEvent, now: number): Promise<void> {
-  await db.insert(auditLog).values({
-    at: now,
-    event: event.event,
-    outcome: event.outcome,
-    requestId: event.requestId ?? null,
-    client: event.client ?? null,
-    actorUserId: event.actorUserId ?? null,
-    targetUserId: event.targetUserId ?? null,
-    subject: event.subject ?? null,
-    details: event.details ?? {},
-  });
+  await db.insert(auditLog).values(auditRow(event, now));
 }
 
 export function pgAuditStore(db: PgExec): AuditStore {

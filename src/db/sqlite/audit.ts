@@ -1,26 +1,13 @@
 import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { AuditFilter, AuditStore } from '../store/audit.js';
+import { auditRow } from '../audit-row.js';
 import type { AuditEvent } from '../types.js';
 import type { SqliteDb } from './db.js';
 import { auditLog } from './schema.js';
 
-function auditValues(event: AuditEvent, now: number) {
-  return {
-    at: now,
-    event: event.event,
-    outcome: event.outcome,
-    requestId: event.requestId ?? null,
-    client: event.client ?? null,
-    actorUserId: event.actorUserId ?? null,
-    targetUserId: event.targetUserId ?? null,
-    subject: event.subject ?? null,
-    details: event.details ?? {},
-  };
-}
-
 /** Writes one audit row with `db` (pass the transaction to keep it atomic with the change). */
 export function insertAudit(db: SqliteDb, event: AuditEvent, now: number): void {
-  db.insert(auditLog).values(auditValues(event, now)).run();
+  db.insert(auditLog).values(auditRow(event, now)).run();
 }
 
 export type AuditWriter = (event: AuditEvent, now: number) => void;
@@ -35,12 +22,12 @@ const writers = new WeakMap<SqliteDb, AuditWriter>();
 export function auditWriter(db: SqliteDb): AuditWriter {
   let write = writers.get(db);
   if (!write) {
-    const p = (k: keyof ReturnType<typeof auditValues>) => sql.placeholder(k);
+    const p = (k: keyof ReturnType<typeof auditRow>) => sql.placeholder(k);
     const insert = db.insert(auditLog).values({
       at: p('at'), event: p('event'), outcome: p('outcome'), requestId: p('requestId'), client: p('client'),
       actorUserId: p('actorUserId'), targetUserId: p('targetUserId'), subject: p('subject'), details: p('details'),
     }).prepare();
-    write = (event, now) => void insert.run(auditValues(event, now));
+    write = (event, now) => void insert.run(auditRow(event, now));
     writers.set(db, write);
   }
   return write;
