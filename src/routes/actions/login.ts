@@ -16,6 +16,11 @@ const PasscheckAnswer = Type.Object({
   reason: Type.Optional(Type.String()),
 });
 
+/** The answer of both passchecks: `reason` only on a no. */
+function passcheckAnswer(r: Awaited<ReturnType<typeof passcheck>>) {
+  return { ok: r.ok, user_id: r.userId, ...(r.reason ? { reason: r.reason } : {}) };
+}
+
 /** Logins, logouts and password checks (SPEC §3). */
 export default async function loginActions(app: FastifyInstance): Promise<void> {
   const now = () => app.clock.now();
@@ -57,7 +62,7 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
     response: PasscheckAnswer,
     handler: async (req) => {
       const r = await passcheck(app.store, app.logins, now, { sessionToken: req.body.session_token, password: req.body.password }, auditContext(req));
-      return { ok: r.ok, user_id: r.userId, ...(r.reason ? { reason: r.reason } : {}) };
+      return passcheckAnswer(r);
     },
   });
 
@@ -68,7 +73,7 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
     response: PasscheckAnswer,
     handler: async (req) => {
       const r = await passcheck(app.store, app.logins, now, { email: req.body.email, password: req.body.password }, auditContext(req));
-      return { ok: r.ok, user_id: r.userId, ...(r.reason ? { reason: r.reason } : {}) };
+      return passcheckAnswer(r);
     },
   });
 }
