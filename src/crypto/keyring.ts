@@ -148,6 +148,12 @@ export class Keyring {
     return key;
   }
 
+  /** The loaded key named `kid` for `use`, without reloading (the verify path's first try). */
+  get(kid: string, use: 'enc' | 'sig'): LoadedKey | undefined {
+    const key = this.keys.get(kid);
+    return key?.use === use ? key : undefined;
+  }
+
   /** The key named `kid` for `use`; an unknown kid reloads the keyring (at most once per `minReloadMs`). */
   async find(kid: string, use: 'enc' | 'sig'): Promise<LoadedKey | undefined> {
     let key = this.keys.get(kid);

@@ -51,6 +51,29 @@ t.test('forged envelopes are invalid', async (t) => {
       const [, ...rest] = genuine.apikey.slice(4).split('.');
       return 'azk_' + [b64({ alg: 'none', enc: 'A256GCM', kid: encKey.kid }), ...rest].join('.');
     }],
+    ['outer header with a member we never write (jku)', async () =>
+      wrap(await new CompactSign(payload).setProtectedHeader({ alg: 'HS256', kid: sigKey.kid }).sign(sigKey.key), { jku: 'https://attacker.example/keys' })],
+    ['inner header with crit (unencoded payload)', async () =>
+      wrap(await new CompactSign(payload).setProtectedHeader({ alg: 'HS256', kid: sigKey.kid, crit: ['b64'], b64: true }).sign(sigKey.key))],
+    ['outer tag cut to 12 bytes', async () => {
+      const parts = genuine.apikey.slice(4).split('.');
+      parts[4] = Buffer.from(parts[4]!, 'base64url').subarray(0, 12).toString('base64url');
+      return 'azk_' + parts.join('.');
+    }],
+    ['outer IV of 16 bytes', async () => {
+      const parts = genuine.apikey.slice(4).split('.');
+      parts[2] = Buffer.concat([Buffer.from(parts[2]!, 'base64url'), Buffer.alloc(4)]).toString('base64url');
+      return 'azk_' + parts.join('.');
+    }],
+    ['inner signature in non-canonical base64url (same bytes)', async () => {
+      const jws = await new CompactSign(payload).setProtectedHeader({ alg: 'HS256', kid: sigKey.kid }).sign(sigKey.key);
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      // 32 bytes in 43 characters: the last one carries 2 unused bits; setting one keeps the bytes.
+      const last = alphabet[alphabet.indexOf(jws.at(-1)!) + 1]!;
+      const odd = jws.slice(0, -1) + last;
+      t.same(Buffer.from(odd.split('.')[2]!, 'base64url'), Buffer.from(jws.split('.')[2]!, 'base64url'), 'same signature bytes');
+      return wrap(odd);
+    }],
     ['claims that do not match the schema', async () =>
       wrap(await new CompactSign(enc.encode(JSON.stringify({ ...claims, uid: 'root' }))).setProtectedHeader({ alg: 'HS256', kid: sigKey.kid }).sign(sigKey.key))],
   ];
