@@ -1,8 +1,10 @@
-import { openApiKey, type Claims } from '../crypto/envelope.js';
+import { isoTime } from '../clock.js';
+import { openApiKey, type Claims, type OpenResult } from '../crypto/envelope.js';
 import { roleLimit } from '../policy/evaluate.js';
 import type { ApiKeyDeps } from './apikeys.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { hashToken, safeEqual } from './tokens.js';
+import type { OpenedKey } from './verify-cache.js';
 
 /*
  * verify_apikey (SPEC §4.2, §4.3). Reasons are checked in the order of the SPEC. The hot path
@@ -34,7 +36,8 @@ export interface VerifiedKey {
   audience: string;
   subject: string | string[];
   api_version: string | number;
-  expires_at: number;
+  /** ISO 8601. */
+  expires_at: string;
 }
 
 export type VerifyResult =
@@ -46,14 +49,17 @@ const no = (reason: VerifyReason): VerifyResult => ({ valid: false, reason });
 /** Revocations made by an owner's lock or deletion (the users stores). */
 const ownerCascades = new Set(['user_locked', 'user_deleted']);
 
-/** Decrypt + verify, through the cache keyed by the hash of the whole key string. */
-export async function openCached(deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string) {
-  const cacheKey = hashToken(apikey);
-  const hit = deps.cache.get(cacheKey, deps.now());
-  if (hit) return { ok: true as const, claims: hit };
+/** Decrypt + verify, through the cache keyed by the whole key string. */
+export async function openCached(
+  deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string,
+): Promise<({ ok: true } & OpenedKey) | Exclude<OpenResult, { ok: true }>> {
+  const hit = deps.cache.get(apikey, deps.now());
+  if (hit) return { ok: true, ...hit };
   const opened = await openApiKey(apikey, deps.keyring);
-  if (opened.ok) deps.cache.set(cacheKey, opened.claims, deps.now());
-  return opened;
+  if (!opened.ok) return opened;
+  const entry: OpenedKey = { claims: opened.claims, tknHash: hashToken(opened.claims.tkn), expiresIso: isoTime(opened.claims.exp * 1000) };
+  deps.cache.set(apikey, entry, deps.now());
+  return { ok: true, ...entry };
 }
 
 function subjectMatches(sub: Claims['sub'], wanted: string): boolean {
@@ -69,7 +75,7 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
   if (c.exp * 1000 <= now) return no('expired');
 
   const row = await deps.store.apikeys.getForVerify(c.jti);
-  if (!row || !safeEqual(row.tokenHash, hashToken(c.tkn))) return no('revoked');
+  if (!row || !safeEqual(row.tokenHash, opened.tknHash)) return no('revoked');
   const ownerInactive = row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol;
   if (row.revokedAt !== null) {
     // Locking or deleting the owner revokes the key (SPEC §4.2); while the owner is still locked
@@ -96,7 +102,7 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
     valid: true,
     key: {
       key_id: c.jti, kind: c.knd, user_id: c.uid, role: c.rol, scopes: c.scp ?? [], audience: c.aud,
-      subject: c.sub, api_version: c.ver, expires_at: c.exp * 1000,
+      subject: c.sub, api_version: c.ver, expires_at: opened.expiresIso,
     },
   };
 }

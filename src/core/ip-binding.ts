@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { ApiError } from '../errors.js';
 
@@ -36,7 +36,7 @@ function canonicalCidr(cidr: string): [Addr, number] {
 }
 
 export function userAgentHash(userAgent: string): string {
-  return createHash('sha256').update(userAgent).digest('base64url');
+  return hash('sha256', userAgent, 'base64url');
 }
 
 /** The binding claims for a new key. Invalid CIDR blocks are a 400 naming the block. */
@@ -60,6 +60,8 @@ export function resolveBinding(bind: BindRequest | undefined, ip: string, userAg
 /** True when `ip` satisfies the key's `ipa` claim (no claim: any address). */
 export function ipAllowed(ipa: string | string[] | undefined, ip: string): boolean {
   if (ipa === undefined) return true;
+  // A single-address claim is stored canonical: the same string is the same address (no parsing).
+  if (typeof ipa === 'string' && ipa === ip) return true;
   let addr: Addr;
   try {
     addr = canonical(ip);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Random secrets and their at-rest form. Every token handed out (sessions, API key `tkn`,
@@ -18,7 +18,8 @@ export function newId(prefix = ''): string {
 
 /** SHA-256 hex of a token. Tokens are high-entropy, so a fast unsalted hash is the right tool. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // One-shot crypto.hash (Node ≥ 20.12): no Hash object per call, about half of createHash's cost.
+  return hash('sha256', token, 'hex');
 }
 
 /** Constant-time equality for secrets and their hashes. */

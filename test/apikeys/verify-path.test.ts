@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Claims } from '../../src/crypto/envelope.js';
 import { UsageBuffer } from '../../src/core/usage-buffer.js';
-import { VerifyCache } from '../../src/core/verify-cache.js';
+import { VerifyCache, type OpenedKey } from '../../src/core/verify-cache.js';
 import { buildTestApp } from '../helper.js';
 import { issueStandalone, newUser, rawDb, verify } from './setup.js';
 
@@ -43,7 +43,7 @@ t.test('one indexed read, no write, cached crypto, usage flushed later', async (
 });
 
 t.test('the verify cache: keyed by the whole key, bounded, never past exp', async (t) => {
-  const claims = (exp: number) => ({ jti: 'k', exp } as Claims);
+  const claims = (exp: number): OpenedKey => ({ claims: { jti: 'k', exp } as Claims, tknHash: 'h', expiresIso: new Date(exp * 1000).toISOString() });
   const cache = new VerifyCache(2);
   cache.set('a', claims(100), 0);
   cache.set('b', claims(100), 0);

@@ -23,7 +23,7 @@ export function createSqliteStore(file: string): Store {
     users: sqliteUserStore(db),
     sessions: sqliteSessionStore(db),
     audit: sqliteAuditStore(db),
-    apikeys: sqliteApiKeyStore(db),
+    apikeys: sqliteApiKeyStore(db, raw),
     keyring: sqliteKeyringStore(db),
     withStartupLock: (fn) => serialised(file, fn),
     async ping() {

@@ -45,6 +45,13 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
     name: 'authnzd_apikey_verifications_total', help: 'verify_apikey answers, by result (valid, or the reason)',
     labelNames: ['result'] as const, registers: [app.metrics],
   });
+  // One labelled series per result, looked up once (a handful of reasons).
+  const bySeries = new Map<string, Counter.Internal>();
+  const verificationCount = (result: string) => {
+    let c = bySeries.get(result);
+    if (c === undefined) bySeries.set(result, (c = verifications.labels({ result })));
+    return c;
+  };
 
   registerAction(app, {
     name: 'issue_apikey',
@@ -88,9 +95,9 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
         apikey: b.apikey, ipAddress: b.ip_address, userAgent: b.user_agent, audience: b.audience, subject: b.subject,
         apiVersion: b.api_version, scope: b.scope,
       });
-      verifications.inc({ result: r.valid ? 'valid' : r.reason });
+      verificationCount(r.valid ? 'valid' : r.reason).inc();
       if (!r.valid) return { valid: false, reason: r.reason, ...(r.retryAfter !== undefined ? { retry_after: r.retryAfter } : {}) };
-      return { valid: true, key: { ...r.key, expires_at: isoTime(r.key.expires_at) } };
+      return { valid: true, key: r.key };
     },
   });
 
