@@ -4,14 +4,14 @@ import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
 import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
 import { ApiError, UnavailableError, errorCatalog, isBadValue, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
-import { createLogger } from './logger.js';
+import { createLogger, lazyChildLoggerFactory } from './logger.js';
 import apikeys from './plugins/apikeys.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
 import database from './plugins/database.js';
@@ -81,6 +81,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     loggerInstance: createLogger(config.logLevel, opts.logStream),
     // One line per request is written by our onResponse hook, not Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    childLoggerFactory: lazyChildLoggerFactory as never,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
@@ -97,16 +98,20 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     // The HTTPS variant of the instance has the same API; one type keeps every plugin simple.
   }) as unknown as FastifyInstance;
 
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback-style hooks: no promise per request on the hot paths.
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
+    if (!(app.log as Logger).isLevelEnabled('info')) return done();
     req.log.info({
       action: req.routeOptions.config.action ?? req.routeOptions.url ?? 'unmatched',
       status: reply.statusCode,
       duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       client: req.client?.name,
     }, 'request');
+    done();
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(async (req) => {
