@@ -23,6 +23,8 @@ export interface LoadJob {
   duration: number;
   /** Seconds of an unmeasured run first (JIT, caches, connection set-up). Uses the same body list. */
   warmup: number;
+  /** Instead of `warmup` seconds: this many warm-up requests (for `once` lists, which a fast service would spend). */
+  warmupAmount?: number;
   pipelining?: number;
   /** Fixed number of measured requests (overrides duration); `rest`: every body not used yet. */
   amount?: number | 'rest';
@@ -71,8 +73,8 @@ async function main(jobFile: string): Promise<void> {
   }];
   const common = { url: job.url, connections: job.connections, pipelining: job.pipelining ?? 1, requests };
 
-  if (job.warmup > 0) {
-    const warm = autocannon({ ...common, duration: job.warmup });
+  if (job.warmupAmount !== undefined || job.warmup > 0) {
+    const warm = autocannon(job.warmupAmount !== undefined ? { ...common, amount: job.warmupAmount } : { ...common, duration: job.warmup });
     await warm;
     next += job.connections * (job.pipelining ?? 1); // margin: autocannon may have set up a few more
   }

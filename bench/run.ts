@@ -20,8 +20,8 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_SECRET, repoRoot, startService, stop
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, keep: { type: 'boolean' }, 'no-pg': { type: 'boolean' } } });
 const quick = args.quick === true;
 const sizes = quick
-  ? { workingSet: 300, cold: 4000, logins: 300, rssVerifies: 50_000, rssMaxSeconds: 20, tableRows: 50_000 }
-  : { workingSet: 1000, cold: 12_000, logins: 800, rssVerifies: 1_000_000, rssMaxSeconds: 90, tableRows: 1_000_000 };
+  ? { workingSet: 300, cold: 8000, logins: 500, rssVerifies: 50_000, rssMaxSeconds: 20, tableRows: 50_000 }
+  : { workingSet: 1000, cold: 30_000, logins: 1200, rssVerifies: 1_000_000, rssMaxSeconds: 120, tableRows: 1_000_000 };
 const s: Settings = {
   quick,
   tmp: mkdtempSync(path.join(tmpdir(), 'authnzd-bench-')),
@@ -82,7 +82,7 @@ if (canVerify) {
   });
   scenarios.push(verifyRepeat);
   verifyCold = await paired(s, bl, `verify_apikey, ${cold.length.toLocaleString('en-US')} never-repeated keys`, async () => ({
-    load: await load('verify_apikey', bodiesFile(s, cold.map(verifyBody)), '"valid":true', { order: 'once', amount: 'rest', warmup: quick ? 0.5 : 1 }),
+    load: await load('verify_apikey', bodiesFile(s, cold.map(verifyBody)), '"valid":true', { order: 'once', amount: 'rest', warmupAmount: quick ? 1000 : 2000 }),
   }));
   scenarios.push(verifyCold);
 } else scenarios.push(skipped('verify_apikey', 'issue_apikey/verify_apikey not available yet'));

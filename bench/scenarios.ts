@@ -55,6 +55,7 @@ export interface LoadSpec {
   maxSeconds?: number;
   duration?: number;
   warmup?: number;
+  warmupAmount?: LoadJob['warmupAmount'];
   /** CPU of the load generator: 1 normally, null to let it float (PostgreSQL slot). */
   cpu?: number | null;
   /** Pid of the process under load, to report its CPU time per request. */
@@ -72,6 +73,7 @@ export async function runLoad(s: Settings, spec: LoadSpec): Promise<LoadResult> 
     connections: spec.connections ?? s.connections,
     duration: spec.duration ?? s.measure,
     warmup: spec.warmup ?? s.warmup,
+    ...(spec.warmupAmount !== undefined ? { warmupAmount: spec.warmupAmount } : {}),
     ...(spec.pipelining ? { pipelining: spec.pipelining } : {}),
     ...(spec.amount !== undefined ? { amount: spec.amount } : {}),
     ...(spec.maxSeconds !== undefined ? { maxSeconds: spec.maxSeconds } : {}),

@@ -26,9 +26,11 @@ export async function startService(opts: {
   cpu: number | null;
   log: string;
   env?: Record<string, string>;
+  /** Extra node flags (bench/profile.ts: `--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
 }): Promise<Service> {
   const port = await freePort();
-  const proc = startPinned('authnzd', opts.cpu, [process.execPath, path.join(repoRoot, 'dist/src/server.js')], {
+  const proc = startPinned('authnzd', opts.cpu, [process.execPath, ...(opts.nodeArgs ?? []), path.join(repoRoot, 'dist/src/server.js')], {
     cwd: repoRoot,
     log: opts.log,
     env: {

@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { bodiesFile, runLoad, type Settings } from './scenarios.js';
+import { anonymousSessions, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
+import { ADMIN_SECRET, startService, stopService } from './service.js';
+
+/*
+ * Where the service's CPU goes under one load: starts the built service with `--cpu-prof`
+ * (core 0), seeds through the API, runs the load (core 1), stops the service and prints the
+ * functions with the most self time, and the same grouped by package / source file.
+ *
+ *   npm run build && node --import tsx bench/profile.ts --scenario verify [--seconds 8] [--top 40]
+ *
+ * Scenarios: verify (1,000 repeat keys), cold (never-repeated keys), session_exists,
+ * check_access, issue. A diagnosis tool for docs/performance.md, not part of `npm run bench`.
+ */
+
+const { values: args } = parseArgs({
+  options: { scenario: { type: 'string', default: 'verify' }, seconds: { type: 'string', default: '8' }, top: { type: 'string', default: '40' } },
+});
+const seconds = Number(args.seconds);
+const tmp = mkdtempSync(path.join(tmpdir(), 'authnzd-profile-'));
+const profDir = path.join(tmp, 'prof');
+mkdirSync(profDir);
+const dataDir = path.join(tmp, 'data');
+mkdirSync(dataDir);
+const s: Settings = { quick: true, tmp, measure: seconds, warmup: 1, pairedMeasure: 2, connections: 10 };
+
+const svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+const owner = await signUp(svc.api, 'owner@profile.example.test');
+const load = (action: string, bodies: string[], expect: string, extra: object = {}) =>
+  runLoad(s, { url: svc.url, action, secret: ADMIN_SECRET, bodies: bodiesFile(s, bodies), expect, ...extra });
+
+let result;
+switch (args.scenario) {
+  case 'verify':
+    result = await load('verify_apikey', (await issueKeys(svc.api, owner.session, 1000)).map(verifyBody), '"valid":true');
+    break;
+  case 'cold': {
+    const keys = await issueKeys(svc.api, owner.session, Math.round(seconds * 4000));
+    result = await load('verify_apikey', keys.map(verifyBody), '"valid":true', { order: 'once', amount: 'rest', warmup: 0 });
+    break;
+  }
+  case 'session_exists':
+    result = await load('session_exists', (await anonymousSessions(svc.api, 1000)).map((t) => JSON.stringify({ session_token: t })), '"exists":true');
+    break;
+  case 'check_access':
+    result = await load('check_access', [JSON.stringify({ user_id: owner.userId, action: 'view', item: 'apikey', owner_id: owner.userId, visibility: 'private' })], '"allowed":true');
+    break;
+  case 'issue':
+    result = await load('issue_apikey', [JSON.stringify(issueBody(owner.session))], '"apikey"');
+    break;
+  default:
+    throw new Error(`unknown scenario ${args.scenario}`);
+}
+await stopService(svc);
+console.log(`${args.scenario}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms, ${result.non2xx} non-2xx, ${result.mismatches} mismatches`);
+
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+if (!file) throw new Error('no profile written');
+const prof = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const self = new Map<number, number>();
+// Only the measured load: the last `seconds` of the profile, less the shutdown (seeding and
+// start-up come before it).
+const from = prof.endTime - (seconds - 0.3) * 1e6;
+const to = prof.endTime - 0.3e6;
+let t = prof.startTime;
+prof.samples.forEach((id, i) => {
+  t += prof.timeDeltas[i] ?? 0;
+  if (t >= from && t <= to) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+});
+let busy = 0;
+const fnTotals = new Map<string, number>();
+const groupTotals = new Map<string, number>();
+for (const [id, us] of self) {
+  const f = byId.get(id)!.callFrame;
+  if (f.functionName === '(idle)' || f.functionName === '(program)') continue;
+  busy += us;
+  const where = f.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+  const fn = `${f.functionName || '(anonymous)'} ${where ? `${where.split('node_modules/').pop()}:${f.lineNumber + 1}` : ''}`;
+  fnTotals.set(fn, (fnTotals.get(fn) ?? 0) + us);
+  const group = where.includes('node_modules/') ? `pkg ${where.split('node_modules/').pop()!.split('/').slice(0, where.split('node_modules/').pop()!.startsWith('@') ? 2 : 1).join('/')}`
+    : where.startsWith('node:') ? 'node internals' : where ? `src ${where}` : f.functionName;
+  groupTotals.set(group, (groupTotals.get(group) ?? 0) + us);
+}
+const top = Number(args.top);
+const show = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
+  .forEach(([k, us]) => console.log(`${((100 * us) / busy).toFixed(1).padStart(5)}%  ${k}`));
+console.log(`\nbusy CPU ${(busy / 1e6).toFixed(2)} s of ${((to - from) / 1e6).toFixed(1)} s sampled; µs per request ≈ ${(busy / ((to - from) / 1e6) / result.rps).toFixed(0)}; by function (self time):`);
+show(fnTotals, top);
+console.log('\nby package / file:');
+show(groupTotals, 30);
+rmSync(tmp, { recursive: true, force: true });
