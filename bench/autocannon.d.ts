@@ -47,6 +47,8 @@ declare module 'autocannon' {
   }
   interface Instance extends PromiseLike<Result> {
     stop(): void;
+    /** Every response, with its latency in (fractional) milliseconds. */
+    on(event: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): this;
   }
   function autocannon(opts: Options): Instance;
   export default autocannon;

@@ -6,6 +6,9 @@ import { benchDir } from './scenarios.js';
 /** The built service and the baseline app as pinned child processes. */
 
 export const repoRoot = path.resolve(benchDir, '..');
+/** Extra node flags for every service start of a run, for experiments: AUTHNZD_BENCH_NODE_ARGS="--max-semi-space-size=32". */
+const benchNodeArgs = (process.env.AUTHNZD_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 export const ADMIN_SECRET = 'bench-admin-client-secret-0123456789abcdef';
 export const ADMIN_EMAIL = 'root@bench.example.test';
 export const ADMIN_PASSWORD = 'Bench-Root-Walnut-Harbor-58';
@@ -30,7 +33,7 @@ export async function startService(opts: {
   nodeArgs?: string[];
 }): Promise<Service> {
   const port = await freePort();
-  const proc = startPinned('authnzd', opts.cpu, [process.execPath, ...(opts.nodeArgs ?? []), path.join(repoRoot, 'dist/src/server.js')], {
+  const proc = startPinned('authnzd', opts.cpu, [process.execPath, ...benchNodeArgs, ...(opts.nodeArgs ?? []), path.join(repoRoot, 'dist/src/server.js')], {
     cwd: repoRoot,
     log: opts.log,
     env: {

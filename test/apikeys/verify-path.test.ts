@@ -42,15 +42,18 @@ t.test('one indexed read, no write, cached crypto, usage flushed later', async (
   t.equal(useCount(), 6, 'one flush writes every buffered use');
 });
 
-t.test('the verify cache: keyed by the whole key, bounded, never past exp', async (t) => {
+t.test('the verify cache: keyed by the whole key, bounded (FIFO), never past exp', async (t) => {
   const claims = (exp: number): OpenedKey => ({ claims: { jti: 'k', exp } as Claims, tknHash: 'h', expiresIso: new Date(exp * 1000).toISOString() });
   const cache = new VerifyCache(2);
   cache.set('a', claims(100), 0);
   cache.set('b', claims(100), 0);
-  t.ok(cache.get('a', 0), 'a is now the most recent');
+  t.ok(cache.get('a', 0), 'a hit does not reorder (FIFO)');
   cache.set('c', claims(100), 0);
   t.equal(cache.size, 2, 'bounded');
-  t.notOk(cache.get('b', 0), 'the least recently used entry went first');
+  t.notOk(cache.get('a', 0), 'the oldest insertion went first');
+  t.ok(cache.get('b', 99_999));
+  t.notOk(cache.get('b', 100_000), 'gone at exp');
+  cache.set('a', claims(100), 0);
   t.ok(cache.get('a', 99_999));
   t.notOk(cache.get('a', 100_000), 'gone at exp');
   cache.set('d', claims(1), 5_000);
