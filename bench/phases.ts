@@ -120,14 +120,15 @@ export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: s
     try {
       load = await runLoad(s, {
         url: svc.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies,
-        amount: count, maxSeconds, warmup: 0, pipelining: 4, expect: '"valid":true', cpuPid: svc.proc.pid,
+        // autocannon may stop up to one request per connection and pipeline slot short of `amount`.
+        amount: count + s.connections * 4, maxSeconds, warmup: 0, pipelining: 4, expect: '"valid":true', cpuPid: svc.proc.pid,
       });
     } finally {
       clearInterval(timer);
     }
     const after = rssMiB(svc.proc.pid);
     curve.push([Math.round((Date.now() - t0) / 1000), after]);
-    const short = load.requests < count ? `; stopped after ${maxSeconds} s at ${load.requests.toLocaleString('en-US')} verifies` : '';
+    const short = load.requests < count ? `; stopped after ${Math.round(load.seconds)} s at ${load.requests.toLocaleString('en-US')} verifies` : '';
     return {
       load,
       note: `pipelined ×4, for RSS only; RSS ${before} → ${after} MiB${short}`,

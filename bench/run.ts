@@ -7,7 +7,7 @@ import { baselineLoad, cryptoBound, issueLoad, largeTable, loginStorm, paired, p
 import { rssMiB, stop } from './proc.js';
 import { met, ratio, resultsTable, targetsTable, type Target } from './report.js';
 import type { LoadResult } from './load.js';
-import { bodiesFile, check, probeLoopLag, runLoad, scenario, skipped, toRow, type Scenario, type Settings } from './scenarios.js';
+import { bodiesFile, check, probeLoopLag, runLoad, scenario, skipped, toRow, usageSettled, type Scenario, type Settings } from './scenarios.js';
 import { anonymousSessions, BENCH_PASSWORD, issueKeys, login, signUp, verifyBody } from './seed.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_SECRET, repoRoot, startService, stopService } from './service.js';
 
@@ -85,6 +85,8 @@ if (canVerify) {
     load: await load('verify_apikey', bodiesFile(s, cold.map(verifyBody)), '"valid":true', { order: 'once', amount: 'rest', warmupAmount: quick ? 1000 : 2000 }),
   }));
   scenarios.push(verifyCold);
+  const settledMs = await usageSettled(svc.url);
+  process.stderr.write(`bench: usage of the cold keys written after ${(settledMs / 1000).toFixed(1)} s\n`);
 } else scenarios.push(skipped('verify_apikey', 'issue_apikey/verify_apikey not available yet'));
 rss.after_verify = rssMiB(svc.proc.pid);
 

@@ -114,6 +114,26 @@ export async function check(api: Api, action: string, body: string, status: numb
   return r.status === status && text.includes(expect) ? null : `sanity call answered ${r.status} ${text.slice(0, 200)}`;
 }
 
+/**
+ * Waits until the service has written its buffered verify usage (`authnzd_apikey_usage_pending`
+ * is 0), at most `maxMs`: after the cold-key run tens of thousands of keys wait for the flush,
+ * which would otherwise run during the next scenario and be charged to it. Answers the ms waited.
+ */
+export async function usageSettled(url: string, maxMs = 30_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    try {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const m = /^authnzd_apikey_usage_pending(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(text);
+      if (!m || Number(m[1]) === 0) break;
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return Date.now() - t0;
+}
+
 let lagProbe: string | null = null;
 /** The service whose event-loop lag (prom-client's, from /metrics) scenarios record; null: none. */
 export function probeLoopLag(url: string | null): void {
