@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { ApiKeyStore, NewApiKey } from '../store/apikeys.js';
 import { auditWriter } from './audit.js';
+import { groupCommit } from './group-commit.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, refreshTokens, users } from './schema.js';
 
@@ -40,6 +41,7 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database): ApiKeyS
       u.role AS userRole, u.is_active AS userActive, u.admin_locked AS userLocked
     FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.id = ?`);
   const writeAudit = auditWriter(db);
+  const grouped = groupCommit(raw);
   const insertKey = preparedKeyInsert(db);
   // The usage flush: one prepared UPDATE, run per key (the caller sends a few hundred keys per call).
   const addUsage = db.update(apiKeys).set({
@@ -48,9 +50,10 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database): ApiKeyS
   }).where(eq(apiKeys.id, sql.placeholder('id'))).prepare();
   return {
     async create(key, refresh, audit) {
-      db.transaction((tx) => {
+      // Keys issued in the same event-loop turn share one commit, each in its own savepoint.
+      await grouped(() => {
         insertKey(key);
-        if (refresh) tx.insert(refreshTokens).values(refresh).run();
+        if (refresh) db.insert(refreshTokens).values(refresh).run();
         writeAudit(audit, key.issuedAt);
       });
     },

@@ -1,8 +1,28 @@
 import type { Test } from 'tap';
-import { audits, ev, HOUR, newKey, newRefresh, newSession, newUser, T0, type ContractTarget } from './fixtures.js';
+import { audits, BOOM, ev, HOUR, newKey, newRefresh, newSession, newUser, T0, type ContractTarget } from './fixtures.js';
 
 /** API keys and refresh tokens, and the key revocations other stores perform. */
 export function apikeysContract(t: Test, target: ContractTarget): void {
+  t.test('apikeys: concurrent creates are independent (SQLite commits them as a group)', async (t) => {
+    const { store, refuseAudit } = await target.fresh(t);
+    const u = await store.users.create(newUser(1));
+    await store.apikeys.create(newKey('k0', u.id), undefined, ev('apikey_issue'));
+    await refuseAudit();
+    const results = await Promise.allSettled([
+      store.apikeys.create(newKey('g1', u.id), undefined, ev('apikey_issue')),
+      store.apikeys.create(newKey('k0', u.id), undefined, ev('apikey_issue')), // duplicate id
+      store.apikeys.create(newKey('g2', u.id, { familyId: 'fg' }), newRefresh(7, 'g2', 'fg', u.id), ev('apikey_issue')),
+      store.apikeys.create(newKey('g3', u.id), undefined, ev(BOOM)), // audit row refused
+      store.apikeys.create(newKey('g4', u.id), undefined, ev('apikey_issue')),
+    ]);
+    t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    for (const id of ['g1', 'g2', 'g4']) t.ok(await store.apikeys.getById(id), `${id} is stored`);
+    t.equal(await store.apikeys.getById('g3'), undefined, 'the key whose audit row failed is not stored');
+    t.ok(await store.apikeys.getRefreshToken('hash-refresh-7'), 'a refresh token commits with its key');
+    t.equal((await audits(store, 'apikey_issue')).length, 4, 'one audit row per stored key (k0, g1, g2, g4)');
+    t.equal((await audits(store, BOOM)).length, 0);
+  });
+
   t.test('apikeys: create, read, revoke', async (t) => {
     const { store } = await target.fresh(t);
     const u = await store.users.create(newUser(1));
