@@ -21,7 +21,7 @@ export function createSqliteStore(file: string): Store {
     dialect: 'sqlite',
     clients: sqliteClientStore(db),
     users: sqliteUserStore(db),
-    sessions: sqliteSessionStore(db),
+    sessions: sqliteSessionStore(db, raw),
     audit: sqliteAuditStore(db),
     apikeys: sqliteApiKeyStore(db, raw),
     keyring: sqliteKeyringStore(db),

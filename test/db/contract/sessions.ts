@@ -3,6 +3,18 @@ import { audits, ev, HOUR, newSession, newUser, T0, type ContractTarget } from '
 
 /** The session store: create, read, list, delete (one, by user, expired) and login rotation. */
 export function sessionsContract(t: Test, target: ContractTarget): void {
+  t.test('sessions: the session-with-user read maps every column as the separate reads do', async (t) => {
+    const { store } = await target.fresh(t);
+    if (!store.sessions.getWithUserByTokenHash) return t.pass('this store has no joined read');
+    const u = await store.users.create(newUser(1, { emailVerified: true, fullName: null }));
+    await store.users.setAdminLock(u.id, true, 'locked', T0 + 1, ev('user_lock'));
+    await store.sessions.create(newSession(1, u.id, { extra: { a: [1, { b: null }], s: 'ü' } }));
+    const joined = await store.sessions.getWithUserByTokenHash('hash-session-1');
+    t.same(joined, { session: await store.sessions.getByTokenHash('hash-session-1'), user: await store.users.getById(u.id) });
+    t.match(joined?.user, { adminLocked: true, emailVerified: true, isActive: true, fullName: null, extra: { n: 1 } });
+    t.equal(await store.sessions.getWithUserByTokenHash('nope'), undefined);
+  });
+
   t.test('sessions: create, read, delete', async (t) => {
     const { store } = await target.fresh(t);
     const u = await store.users.create(newUser(1));
