@@ -72,8 +72,8 @@ export async function refreshStandaloneKey(
   if (token.usedAt !== null) throw await reuse();
 
   const opened = await openCached(deps, req.apikey);
-  if (!opened.ok || opened.claims.jti !== token.apiKeyId) throw refused('it does not belong to this API key');
-  const c = opened.claims;
+  if (!opened.ok || opened.key.claims.jti !== token.apiKeyId) throw refused('it does not belong to this API key');
+  const c = opened.key.claims;
   if (c.knd !== 'standalone') throw refused('session keys cannot be refreshed');
   if (now < token.notBefore) throw refused('the refresh window has not opened yet');
   if (now >= token.expiresAt) throw refused('expired');

@@ -52,14 +52,14 @@ const ownerCascades = new Set(['user_locked', 'user_deleted']);
 /** Decrypt + verify, through the cache keyed by the whole key string. */
 export async function openCached(
   deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string,
-): Promise<({ ok: true } & OpenedKey) | Exclude<OpenResult, { ok: true }>> {
+): Promise<{ ok: true; key: OpenedKey } | Exclude<OpenResult, { ok: true }>> {
   const hit = deps.cache.get(apikey, deps.now());
-  if (hit) return { ok: true, ...hit };
+  if (hit) return { ok: true, key: hit };
   const opened = await openApiKey(apikey, deps.keyring);
   if (!opened.ok) return opened;
-  const entry: OpenedKey = { claims: opened.claims, tknHash: hashToken(opened.claims.tkn), expiresIso: isoTime(opened.claims.exp * 1000) };
-  deps.cache.set(apikey, entry, deps.now());
-  return { ok: true, ...entry };
+  const key: OpenedKey = { claims: opened.claims, tknHash: hashToken(opened.claims.tkn), expiresIso: isoTime(opened.claims.exp * 1000) };
+  deps.cache.set(apikey, key, deps.now());
+  return { ok: true, key };
 }
 
 function subjectMatches(sub: Claims['sub'], wanted: string): boolean {
@@ -67,8 +67,9 @@ function subjectMatches(sub: Claims['sub'], wanted: string): boolean {
 }
 
 export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promise<VerifyResult> {
-  const opened = await openCached(deps, req.apikey);
-  if (!opened.ok) return no(opened.reason);
+  const result = await openCached(deps, req.apikey);
+  if (!result.ok) return no(result.reason);
+  const opened = result.key;
   const c = opened.claims;
   const now = deps.now();
   if (c.nbf * 1000 > now) return no('not_yet_valid');
@@ -85,7 +86,10 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
   if (ownerInactive) return no('user_inactive');
 
   if (!ipAllowed(c.ipa, req.ipAddress)) return no('ip_mismatch');
-  if (c.usa !== undefined && !safeEqual(c.usa, userAgentHash(req.userAgent))) return no('user_agent_mismatch');
+  if (c.usa !== undefined && req.userAgent !== opened.userAgentSeen) {
+    if (!safeEqual(c.usa, userAgentHash(req.userAgent))) return no('user_agent_mismatch');
+    opened.userAgentSeen = req.userAgent;
+  }
   if (req.audience !== undefined && req.audience !== c.aud) return no('audience_mismatch');
   if (req.subject !== undefined && !subjectMatches(c.sub, req.subject)) return no('subject_mismatch');
   if (req.apiVersion !== undefined && String(req.apiVersion) !== String(c.ver)) return no('version_mismatch');

@@ -7,6 +7,8 @@ export interface OpenedKey {
   tknHash: string;
   /** `exp` as ISO 8601, for the answer. */
   expiresIso: string;
+  /** A user agent already found to hash to `usa`: the same string again needs no SHA-256. */
+  userAgentSeen?: string;
 }
 
 /**

@@ -88,3 +88,13 @@ t.test('/metrics counts verify answers by result', async (t) => {
   t.match(metrics, /authnzd_apikey_verify_cache_entries 1/);
   t.match(metrics, /authnzd_apikey_usage_pending 1/);
 });
+
+t.test('a cached key remembers the user agent it matched, and still refuses another one', async (t) => {
+  const h = await buildTestApp(t);
+  const k = await issueStandalone(h, await newUser(h));
+  t.equal((await verify(h, k.apikey)).valid, true, 'the bound user agent (hashed, then remembered)');
+  t.equal((await verify(h, k.apikey)).valid, true, 'the same user agent again (no hash)');
+  t.equal((await verify(h, k.apikey, { user_agent: 'curl/8.0' })).reason, 'user_agent_mismatch', 'another one is refused');
+  t.equal((await verify(h, k.apikey, { user_agent: 'curl/8.0' })).reason, 'user_agent_mismatch', 'and is not remembered');
+  t.equal((await verify(h, k.apikey)).valid, true, 'the bound one still passes');
+});

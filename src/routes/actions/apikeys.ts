@@ -35,7 +35,7 @@ const standaloneAnswer = (k: { apikey: string; keyId: string; expiresAt: number;
 async function keyIdOf(deps: ApiKeyDeps, apikey: string): Promise<string> {
   const opened = await openCached(deps, apikey);
   if (!opened.ok) throw new ApiError('not_found', `This is not an API key of this service (${opened.reason}).`);
-  return opened.claims.jti;
+  return opened.key.claims.jti;
 }
 
 /** API keys (SPEC §4.2). */
