@@ -8,6 +8,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
+import { configureArgon2 } from './core/passwords.js';
 import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
 import { ApiError, UnavailableError, errorCatalog, isBadValue, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
@@ -70,6 +71,7 @@ const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('readiness', new Readiness());
   ensureDataDir(opts.config.dataDir);
   app.decorate('pii', piiHasher(resolvePiiSalt(opts.config)));
+  configureArgon2({ nice: opts.config.argon2Nice });
 }, { name: 'base' });
 
 /**

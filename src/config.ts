@@ -39,6 +39,8 @@ export interface Config {
   loginMaxFailures: number;
   /** Length of the temporary lock after too many failed logins. */
   loginLockSeconds: number;
+  /** Nice value (0–19) of the argon2 worker threads: how far below the event loop they run. */
+  argon2Nice: number;
   /** Names of AUTHNZD_* variables that are not settings (reported as a warning, not fatal). */
   unknownSettings: string[];
 }
@@ -57,7 +59,7 @@ const knownNames = new Set([
   'AUTHNZD_HOST', 'AUTHNZD_PORT', 'AUTHNZD_DATA_DIR', 'AUTHNZD_DATABASE_URL', 'AUTHNZD_REDIS_URL',
   'AUTHNZD_PERMISSIONS', 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 'AUTHNZD_ADMIN_EMAIL', 'AUTHNZD_ADMIN_PASSWORD',
   'AUTHNZD_PII_SALT', 'AUTHNZD_KEY_ENCRYPTION_KEY', 'AUTHNZD_LOG_LEVEL', 'AUTHNZD_TLS_CERT', 'AUTHNZD_TLS_KEY',
-  'AUTHNZD_RATE_LIMITS', 'AUTHNZD_SESSION_TTL', 'AUTHNZD_LOGIN_MAX_FAILURES', 'AUTHNZD_LOGIN_LOCK_SECONDS',
+  'AUTHNZD_RATE_LIMITS', 'AUTHNZD_SESSION_TTL', 'AUTHNZD_LOGIN_MAX_FAILURES', 'AUTHNZD_LOGIN_LOCK_SECONDS', 'AUTHNZD_ARGON2_NICE',
 ]);
 
 function str(env: Env, name: string): string | undefined {
@@ -160,6 +162,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     sessionTtlSeconds: int(env, 'AUTHNZD_SESSION_TTL', 30 * 86400, 60, 10 * 365 * 86400),
     loginMaxFailures: int(env, 'AUTHNZD_LOGIN_MAX_FAILURES', 10, 1, 1000),
     loginLockSeconds: int(env, 'AUTHNZD_LOGIN_LOCK_SECONDS', 3600, 1, 30 * 86400),
+    argon2Nice: int(env, 'AUTHNZD_ARGON2_NICE', 10, 0, 19),
     unknownSettings: Object.keys(env).filter(
       (k) => k.startsWith('AUTHNZD_') && !k.startsWith('AUTHNZD_TEST_') && !knownNames.has(k),
     ),

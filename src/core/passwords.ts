@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { hash, verify } from '@node-rs/argon2';
+import { Argon2Pool } from './argon2-pool.js';
 
 /**
- * argon2id parameters, in one place (OWASP 2023 minimum: 19 MiB, t=2, p=1). Hashing runs on
- * libuv's thread pool, never on the event loop. Changing these makes `needsRehash` true for
+ * argon2id parameters, in one place (OWASP 2023 minimum: 19 MiB, t=2, p=1). Hashing runs in
+ * worker threads at a lower priority (argon2-pool.ts), never on the event loop. Changing these makes `needsRehash` true for
  * older hashes, which are then upgraded at the next successful login.
  */
 export const argon2Params = {
@@ -22,6 +22,24 @@ export const argon2Params = {
  */
 export const ARGON2_CONCURRENCY = Math.max(1, availableParallelism() - 1);
 
+/** Default nice value of the argon2 workers (AUTHNZD_ARGON2_NICE; see argon2-pool.ts). */
+export const DEFAULT_ARGON2_NICE = 10;
+
+let pool = new Argon2Pool(ARGON2_CONCURRENCY, DEFAULT_ARGON2_NICE);
+let poolNice = DEFAULT_ARGON2_NICE;
+
+/** Sets the workers' nice value (from the config at start). Workers already running keep theirs. */
+export function configureArgon2(opts: { nice: number }): void {
+  if (opts.nice === poolNice) return;
+  poolNice = opts.nice;
+  pool = new Argon2Pool(ARGON2_CONCURRENCY, opts.nice);
+}
+
+/** The nice value argon2 runs at (starts a worker if none runs). */
+export function argon2WorkerNice(): Promise<number | null> {
+  return pool.workerNice();
+}
+
 let running = 0;
 const queue: (() => void)[] = [];
 
@@ -39,13 +57,13 @@ async function bounded<T>(work: () => Promise<T>): Promise<T> {
 
 export function hashPassword(password: string): Promise<string> {
   const input = password.normalize('NFKC');
-  return bounded(() => hash(input, argon2Params));
+  return bounded(async () => (await pool.run({ op: 'hash', password: input, params: { ...argon2Params } })) as string);
 }
 
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
   const input = password.normalize('NFKC');
   try {
-    return await bounded(() => verify(passwordHash, input));
+    return await bounded(async () => (await pool.run({ op: 'verify', hash: passwordHash, password: input })) === true);
   } catch {
     return false;
   }
