@@ -14,7 +14,7 @@ import { hashToken, newToken } from './tokens.js';
 export const VERIFICATION_TOKEN_PREFIX = 'azv_';
 /** How long an email verification token stays usable. */
 export const VERIFICATION_TTL_SECONDS = 2 * 86400;
-/** The role a user receives when the email is verified. */
+/** The role a user signs up with (active once the email is verified; SPEC §3). */
 export const VERIFIED_ROLE = 'authenticated';
 
 /** 400 `weak_password` with every failed rule, when the password fails the policy. */
@@ -61,7 +61,7 @@ export async function createUser(
 }
 
 export async function verifyEmail(store: Store, now: number, token: string, audit: AuditContext): Promise<User> {
-  const user = await store.users.verifyEmail(hashToken(token), VERIFIED_ROLE, now, { ...audit, event: 'email_verify', outcome: 'success' });
+  const user = await store.users.verifyEmail(hashToken(token), now, { ...audit, event: 'email_verify', outcome: 'success' });
   if (!user) {
     throw new ApiError('invalid_request', 'The verification token is unknown, used or expired.', {
       details: [{ path: '/verification_token', message: 'unknown, used or expired' }],

@@ -17,6 +17,19 @@ async function setRole(h: TestApp, su: string, id: number, role: string) {
   if (res.statusCode !== 200) throw new Error(show(res));
 }
 
+t.test('user_verify_email keeps a role an admin gave before verification', async (t) => {
+  const { h, su } = await setup(t);
+  const created = await h.call('user_new', { email: 'early@example.com', password: PASSWORD, full_name: 'Early Bird' });
+  t.equal(created.statusCode, 201, show(created));
+  const { user_id: id, verification_token: token } = json<{ user_id: number; verification_token: string }>(created);
+  await setRole(h, su, id, 'staff');
+  const verified = await h.call('user_verify_email', { verification_token: token });
+  t.equal(verified.statusCode, 200, show(verified));
+  t.same(json(verified), { user_id: id, role: 'staff' }, 'the verification does not undo the promotion');
+  const got = await h.call('user_get', { user_id: id });
+  t.match(json<U>(got).user, { role: 'staff', is_active: true, email_verified: true });
+});
+
 t.test('user_edit: self may change name and email; only a superuser the rest', async (t) => {
   const { h, su } = await setup(t);
   const id = await verifiedUser(h, 'edit@example.com');

@@ -86,13 +86,13 @@ export function pgUserStore(db: PgDb): UserStore {
       return (await db.select().from(userTokens)
         .where(and(eq(userTokens.tokenHash, tokenHash), eq(userTokens.purpose, purpose), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now))))[0];
     },
-    async verifyEmail(tokenHash, role, now, audit) {
+    async verifyEmail(tokenHash, now, audit) {
       return db.transaction(async (tx) => {
         const userId = await spendToken(tx, tokenHash, 'verify_email', now);
         if (userId === undefined) return undefined;
-        const [row] = await tx.update(users).set({ isActive: true, emailVerified: true, role, updatedAt: now })
+        const [row] = await tx.update(users).set({ isActive: true, emailVerified: true, updatedAt: now })
           .where(eq(users.id, userId)).returning();
-        await insertAudit(tx, { ...audit, targetUserId: userId, details: { ...audit.details, role } }, now);
+        await insertAudit(tx, { ...audit, targetUserId: userId, details: { ...audit.details, role: row?.role } }, now);
         return row;
       });
     },

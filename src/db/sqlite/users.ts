@@ -83,13 +83,13 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
         .where(and(eq(userTokens.tokenHash, tokenHash), eq(userTokens.purpose, purpose), isNull(userTokens.usedAt), gt(userTokens.expiresAt, now)))
         .get();
     },
-    async verifyEmail(tokenHash, role, now, audit) {
+    async verifyEmail(tokenHash, now, audit) {
       return db.transaction((tx) => {
         const userId = spendToken(tx, tokenHash, 'verify_email', now);
         if (userId === undefined) return undefined;
-        const row = tx.update(users).set({ isActive: true, emailVerified: true, role, updatedAt: now })
+        const row = tx.update(users).set({ isActive: true, emailVerified: true, updatedAt: now })
           .where(eq(users.id, userId)).returning().get();
-        writeAudit({ ...audit, targetUserId: userId, details: { ...audit.details, role } }, now);
+        writeAudit({ ...audit, targetUserId: userId, details: { ...audit.details, role: row?.role } }, now);
         return row;
       });
     },

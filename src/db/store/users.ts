@@ -62,8 +62,11 @@ export interface UserStore {
   addToken(userId: number, token: NewUserToken): Promise<void>;
   /** An unused, unexpired token of that purpose. */
   getLiveToken(tokenHash: string, purpose: UserTokenPurpose, now: number): Promise<UserToken | undefined>;
-  /** Spends a live verification token: the user becomes active with role `role`. */
-  verifyEmail(tokenHash: string, role: string, now: number, audit: AuditEvent): Promise<User | undefined>;
+  /**
+   * Spends a live verification token: the user becomes active with a verified email. The role is
+   * left as it is (`authenticated` from sign-up, or what an admin set meanwhile).
+   */
+  verifyEmail(tokenHash: string, now: number, audit: AuditEvent): Promise<User | undefined>;
   /** Spends a live reset token: new hash, lockout cleared, every session and key revoked. */
   resetPassword(tokenHash: string, passwordHash: string, now: number, audit: AuditEvent): Promise<User | undefined>;
   /** New hash; every other session (all but `keepSessionId`) and every key revoked. */

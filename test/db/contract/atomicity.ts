@@ -40,7 +40,7 @@ export function atomicityContract(t: Test, target: ContractTarget): void {
       ['clients.revokeByName', () => store.clients.revokeByName('alpha', T0 + 1, boom)],
       ['users.create', () => store.users.create(newUser(9), boom)],
       ['users.createWithToken', () => store.users.createWithToken(newUser(9), newToken('x'), boom)],
-      ['users.verifyEmail', () => store.users.verifyEmail('hash-token-v', 'authenticated', T0 + 1, boom)],
+      ['users.verifyEmail', () => store.users.verifyEmail('hash-token-v', T0 + 1, boom)],
       ['users.resetPassword', () => store.users.resetPassword('hash-token-r', '$argon2id$new', T0 + 1, boom)],
       ['users.changePassword', () => store.users.changePassword(u.id, '$argon2id$new', null, T0 + 1, boom)],
       ['users.recordLoginFailure', () => store.users.recordLoginFailure(u.id, T0 + 1, { maxFailures: 1, lockMs: HOUR }, boom)],

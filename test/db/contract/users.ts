@@ -40,7 +40,7 @@ export function usersContract(t: Test, target: ContractTarget): void {
 
   t.test('users: tokens, email verification, password reset', async (t) => {
     const { store } = await target.fresh(t);
-    const u = await store.users.createWithToken(newUser(1, { isActive: false, role: 'locked' }), newToken('v1'), ev('user_new'));
+    const u = await store.users.createWithToken(newUser(1, { isActive: false, role: 'staff' }), newToken('v1'), ev('user_new'));
     t.equal((await audits(store, 'user_new'))[0]?.targetUserId, u.id);
     await t.rejects(store.users.createWithToken(newUser(2, { email: 'user1@example.test' }), newToken('v2'), ev('user_new')),
       conflict('users_email_uq'));
@@ -61,12 +61,12 @@ export function usersContract(t: Test, target: ContractTarget): void {
     t.ok(await store.users.getLiveToken('hash-token-v3', 'verify_email', T0));
     t.ok(await store.users.getLiveToken('hash-token-r1', 'reset_password', T0), 'other purpose kept');
 
-    t.equal(await store.users.verifyEmail('hash-token-v3', 'authenticated', T0 + HOUR, ev('verify')), undefined, 'expired token');
-    const verified = await store.users.verifyEmail('hash-token-v3', 'authenticated', T0 + 5, ev('verify'));
-    t.match(verified, { id: u.id, isActive: true, emailVerified: true, role: 'authenticated', updatedAt: T0 + 5 });
-    t.equal(await store.users.verifyEmail('hash-token-v3', 'authenticated', T0 + 6, ev('verify')), undefined, 'single use');
-    t.equal(await store.users.verifyEmail('hash-token-r1', 'authenticated', T0 + 6, ev('verify')), undefined, 'wrong purpose');
-    t.match(await audits(store, 'verify'), [{ targetUserId: u.id, details: { role: 'authenticated' } }], 'one audit row');
+    t.equal(await store.users.verifyEmail('hash-token-v3', T0 + HOUR, ev('verify')), undefined, 'expired token');
+    const verified = await store.users.verifyEmail('hash-token-v3', T0 + 5, ev('verify'));
+    t.match(verified, { id: u.id, isActive: true, emailVerified: true, role: 'staff', updatedAt: T0 + 5 }, 'the role is kept');
+    t.equal(await store.users.verifyEmail('hash-token-v3', T0 + 6, ev('verify')), undefined, 'single use');
+    t.equal(await store.users.verifyEmail('hash-token-r1', T0 + 6, ev('verify')), undefined, 'wrong purpose');
+    t.match(await audits(store, 'verify'), [{ targetUserId: u.id, details: { role: 'staff' } }], 'one audit row');
 
     await store.users.recordLoginFailure(u.id, T0 + 7, { maxFailures: 1, lockMs: HOUR }, ev('login_failed'));
     await store.sessions.create(newSession(1, u.id));
