@@ -59,7 +59,43 @@ export async function openPostgres(url: string, opts: { migrate?: boolean; max?:
     await pool.end();
     throw err;
   }
-  return { db: drizzle(pool, { schema }), pool };
+  return { db: retryingTransactions(drizzle(pool, { schema })), pool };
+}
+
+/** Deadlock (40P01) or serialization failure (40001): the whole transaction may simply run again. */
+export function isRetryableConflict(err: unknown): boolean {
+  for (let e = err; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
+    const { code } = e as { code?: unknown };
+    if (code === '40P01' || code === '40001') return true;
+    if ((e as { cause?: unknown }).cause === e) break;
+  }
+  return false;
+}
+
+/** Attempts of a transaction that PostgreSQL aborted as a deadlock victim (or serialization failure). */
+export const TRANSACTION_ATTEMPTS = 4;
+
+/**
+ * Makes `db.transaction` run the transaction again when PostgreSQL aborts it as a deadlock victim
+ * or a serialization failure: the server rolled it back, so nothing of it happened, and every
+ * transaction of the stores is database work only (no side effect outside it to repeat). Up to
+ * TRANSACTION_ATTEMPTS attempts with a short random back-off, so the two sides of a deadlock do
+ * not collide again; the last error goes to the caller (an outage answer). Every store method's
+ * transaction goes through this one place.
+ */
+export function retryingTransactions(db: PgDb, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): PgDb {
+  const run = db.transaction.bind(db);
+  db.transaction = (async (fn: Parameters<PgDb['transaction']>[0], config?: Parameters<PgDb['transaction']>[1]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run(fn, config);
+      } catch (err) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryableConflict(err)) throw err;
+        await sleep(5 * attempt + Math.random() * 20 * attempt);
+      }
+    }
+  }) as PgDb['transaction'];
+  return db;
 }
 
 /** The constraint name when `err` (or its cause: drizzle wraps driver errors) is a unique violation (23505). */
