@@ -62,6 +62,8 @@ export class UnavailableError extends Error {
 const outageCodes = new Set([
   'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_FULL',
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003',
+  // Contention that outlasted the retries of db/postgres/db.ts: try again later, not a bug.
+  '40P01', '40001',
 ]);
 
 /** True for driver errors that mean "the database cannot answer now" (503), not a bug (500). */

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { isRetryableConflict, openPostgres, retryingTransactions, TRANSACTION_ATTEMPTS } from '../../src/db/postgres/db.js';
+import { isOutage } from '../../src/errors.js';
 import { createTestDatabase } from './pg.js';
 
 /*
@@ -23,8 +24,10 @@ t.test('a transaction aborted as a conflict runs again, up to the limit', async 
   let calls = 0;
   const fake = { transaction: async () => { calls++; throw Object.assign(new Error('deadlock detected'), { code: '40P01' }); } };
   const db = retryingTransactions(fake as never, async () => {});
-  await t.rejects(db.transaction(async () => 1), { code: '40P01' });
+  const last = await db.transaction(async () => 1).catch((err: unknown) => err);
+  t.match(last, { code: '40P01' });
   t.equal(calls, TRANSACTION_ATTEMPTS, 'the last error goes to the caller');
+  t.ok(isOutage(last), 'and is answered 503 unavailable, not 500');
   calls = 0;
   const other = { transaction: async () => { calls++; throw new Error('syntax error'); } };
   await t.rejects(retryingTransactions(other as never, async () => {}).transaction(async () => 1), /syntax/);
