@@ -61,6 +61,12 @@ await stopService(svc);
 console.log(`${args.scenario}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p90 ${result.p90} ms, p99 ${result.p99} ms, max ${result.max} ms, ${result.non2xx} non-2xx, ${result.mismatches} mismatches`);
 if (args['no-profile']) process.exit(0);
 
+/** `fastify` or `@scope/name` from a path inside node_modules. */
+function packageOf(file: string): string {
+  const parts = file.split('node_modules/').pop()!.split('/');
+  return parts.slice(0, parts[0]!.startsWith('@') ? 2 : 1).join('/');
+}
+
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
 if (!file) throw new Error('no profile written');
@@ -86,7 +92,7 @@ for (const [id, us] of self) {
   const where = f.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
   const fn = `${f.functionName || '(anonymous)'} ${where ? `${where.split('node_modules/').pop()}:${f.lineNumber + 1}` : ''}`;
   fnTotals.set(fn, (fnTotals.get(fn) ?? 0) + us);
-  const group = where.includes('node_modules/') ? `pkg ${where.split('node_modules/').pop()!.split('/').slice(0, where.split('node_modules/').pop()!.startsWith('@') ? 2 : 1).join('/')}`
+  const group = where.includes('node_modules/') ? `pkg ${packageOf(where)}`
     : where.startsWith('node:') ? 'node internals' : where ? `src ${where}` : f.functionName;
   groupTotals.set(group, (groupTotals.get(group) ?? 0) + us);
 }
