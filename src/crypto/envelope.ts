@@ -115,11 +115,6 @@ const JWS_MEMBERS = new Set(['alg', 'kid', 'typ']);
 const INVALID: OpenResult = { ok: false, reason: 'invalid' };
 const MALFORMED: OpenResult = { ok: false, reason: 'malformed' };
 
-/** A loaded key without waiting; an unknown kid goes through the keyring's rate-limited reload. */
-function keyFor(keyring: Keyring, kid: string, use: 'enc' | 'sig'): LoadedKey | Promise<LoadedKey | undefined> | undefined {
-  return keyring.get(kid, use) ?? keyring.find(kid, use);
-}
-
 /** AES-256-GCM decryption of a `dir` JWE (RFC 7516 §5.2); undefined on any failure. */
 function decryptDir(parts: string[], encKey: LoadedKey): Buffer | undefined {
   const [header, , ivPart, ctPart, tagPart] = parts as [string, string, string, string, string];
@@ -144,8 +139,8 @@ async function verifiedPayload(jws: string, keyring: Keyring): Promise<Buffer | 
   const [headerPart, payloadPart, sigPart] = parts as [string, string, string];
   const h = protectedHeader(headerPart);
   if (h === undefined || !onlyMembers(h, JWS_MEMBERS)) return undefined;
-  const found = keyFor(keyring, h.kid, 'sig');
-  const sigKey = found instanceof Promise ? await found : found;
+  // A loaded key without waiting; only an unknown kid goes through the keyring's reload.
+  const sigKey = keyring.get(h.kid, 'sig') ?? await keyring.find(h.kid, 'sig');
   if (sigKey === undefined || h.alg !== sigKey.alg) return undefined;
   if (sigKey.alg === 'HS256') {
     const sig = unb64(sigPart);
@@ -168,8 +163,7 @@ export async function openApiKey(apikey: string, keyring: Keyring): Promise<Open
   const h = protectedHeader(parts[0]!);
   if (h === undefined) return MALFORMED;
   if (h.alg !== 'dir' || h.enc !== ENCRYPTION_ALG || parts[1] !== '' || !onlyMembers(h, JWE_MEMBERS)) return INVALID;
-  const found = keyFor(keyring, h.kid, 'enc');
-  const encKey = found instanceof Promise ? await found : found;
+  const encKey = keyring.get(h.kid, 'enc') ?? await keyring.find(h.kid, 'enc');
   if (encKey === undefined) return INVALID;
   const plaintext = decryptDir(parts, encKey);
   if (plaintext === undefined) return INVALID;
