@@ -43,15 +43,17 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-/** One worker: one job at a time (the caller's semaphore sees to it). */
+/** One worker: one job at a time (the pool sees to it). */
 class Argon2Worker {
   private readonly worker: Worker;
+  /** False once the thread has failed or exited. */
+  alive = true;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /** The nice value the worker runs at (null: it could not change it). */
   readonly ready: Promise<number | null>;
 
-  constructor(nice: number, onExit: (w: Argon2Worker) => void) {
+  constructor(nice: number) {
     const argon2Path = createRequire(import.meta.url).resolve('@node-rs/argon2');
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { argon2Path, nice } });
     let started: (nice: number | null) => void;
@@ -66,10 +68,10 @@ class Argon2Worker {
       else p.resolve(m.value);
     });
     const fail = (err: Error) => {
+      this.alive = false;
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
       started(null);
-      onExit(this);
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`argon2 worker exited with code ${code}`)));
@@ -100,43 +102,51 @@ class Argon2Worker {
 }
 
 /**
- * `size` workers at `nice`, made on first use. A job goes to an idle worker; callers bound the
- * jobs in flight to `size` (passwords.ts), so one is always idle when a job arrives. A worker
- * that dies fails its job and is replaced at the next one.
+ * At most `size` workers at `nice`, made on first use; the bound on argon2 work in flight. A job
+ * takes an idle worker, or starts one while fewer than `size` run, or waits its turn (first come,
+ * first served: hashes, verifies and the dummy verify of unknown users queue alike, so their
+ * timing stays equal). A worker that dies fails its job; the next job in line gets a new one.
  */
 export class Argon2Pool {
   private idle: Argon2Worker[] = [];
-  private all = new Set<Argon2Worker>();
+  private running = 0;
+  private waiting: ((w: Argon2Worker) => void)[] = [];
 
   constructor(private readonly size: number, private readonly nice: number) {}
 
-  private take(): Argon2Worker {
+  private acquire(): Argon2Worker | Promise<Argon2Worker> {
     const w = this.idle.pop();
     if (w) return w;
-    const made = new Argon2Worker(this.nice, (dead) => {
-      this.all.delete(dead);
-      this.idle = this.idle.filter((x) => x !== dead);
-    });
-    this.all.add(made);
-    return made;
+    if (this.running < this.size) {
+      this.running++;
+      return new Argon2Worker(this.nice);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  async run(job: Argon2Job): Promise<unknown> {
-    const w = this.take();
+  private release(w: Argon2Worker): void {
+    const next = this.waiting.shift();
+    if (next) next(w.alive ? w : new Argon2Worker(this.nice)); // the slot is handed over
+    else if (w.alive) {
+      this.idle.push(w);
+    } else this.running--;
+  }
+
+  private async use<T>(fn: (w: Argon2Worker) => Promise<T>): Promise<T> {
+    const w = await this.acquire();
     try {
-      return await w.run(job);
+      return await fn(w);
     } finally {
-      if (this.all.has(w) && this.idle.length < this.size) this.idle.push(w);
+      this.release(w);
     }
   }
 
-  /** The nice value of one worker (starting one if none runs): for /ready-style checks and tests. */
-  async workerNice(): Promise<number | null> {
-    const w = this.take();
-    try {
-      return await w.niceValue();
-    } finally {
-      if (this.all.has(w)) this.idle.push(w);
-    }
+  run(job: Argon2Job): Promise<unknown> {
+    return this.use((w) => w.run(job));
+  }
+
+  /** The nice value of one worker (starting one if none runs): for tests and diagnostics. */
+  workerNice(): Promise<number | null> {
+    return this.use((w) => w.niceValue());
   }
 }

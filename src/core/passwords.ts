@@ -14,11 +14,10 @@ export const argon2Params = {
 } as const;
 
 /**
- * At most this many argon2 operations run at once: one less than the cores this process may use
- * (availableParallelism honours CPU affinity and cgroup limits), at least one. argon2 runs off
- * the event loop but not off the CPU: with libuv's 4 pool threads on a one-core process, a login
- * storm would leave the event loop (verify_apikey, session_exists) a fifth of the core. Hashes,
- * verifies and the dummy verify of unknown users all queue here, so their timing stays equal.
+ * At most this many argon2 operations run at once (the pool's size): one less than the cores this
+ * process may use (availableParallelism honours CPU affinity and cgroup limits), at least one.
+ * argon2 runs off the event loop but not off the CPU: with libuv's 4 pool threads on a one-core
+ * process, a login storm left the event loop (verify_apikey, session_exists) a fifth of the core.
  */
 export const ARGON2_CONCURRENCY = Math.max(1, availableParallelism() - 1);
 
@@ -40,30 +39,15 @@ export function argon2WorkerNice(): Promise<number | null> {
   return pool.workerNice();
 }
 
-let running = 0;
-const queue: (() => void)[] = [];
-
-async function bounded<T>(work: () => Promise<T>): Promise<T> {
-  if (running < ARGON2_CONCURRENCY) running++;
-  else await new Promise<void>((resolve) => queue.push(resolve)); // the slot is handed over, not re-counted
-  try {
-    return await work();
-  } finally {
-    const next = queue.shift();
-    if (next) next();
-    else running--;
-  }
-}
-
 export function hashPassword(password: string): Promise<string> {
   const input = password.normalize('NFKC');
-  return bounded(async () => (await pool.run({ op: 'hash', password: input, params: { ...argon2Params } })) as string);
+  return pool.run({ op: 'hash', password: input, params: { ...argon2Params } }) as Promise<string>;
 }
 
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
   const input = password.normalize('NFKC');
   try {
-    return await bounded(async () => (await pool.run({ op: 'verify', hash: passwordHash, password: input })) === true);
+    return (await pool.run({ op: 'verify', hash: passwordHash, password: input })) === true;
   } catch {
     return false;
   }

@@ -33,3 +33,17 @@ t.test('a failing job rejects and the pool keeps working', async (t) => {
   const hash = await pool.run({ op: 'hash', password: 'still works', params: { ...argon2Params } });
   t.equal(await pool.run({ op: 'verify', hash: hash as string, password: 'still works' }), true);
 });
+
+t.test('the pool bounds the work in flight: jobs beyond its size wait their turn', async (t) => {
+  const pool = new Argon2Pool(1, 0);
+  const params = { ...argon2Params, memoryCost: 8192, timeCost: 1 };
+  const order: number[] = [];
+  const jobs = [1, 2, 3].map((n) => pool.run({ op: 'hash', password: `p${n}`, params }).then((h) => {
+    order.push(n);
+    return h;
+  }));
+  const hashes = await Promise.all(jobs);
+  t.same(order, [1, 2, 3], 'one worker: first come, first served');
+  t.equal(new Set(hashes).size, 3);
+  t.equal(await pool.workerNice(), 0, 'the same single worker answers afterwards');
+});
