@@ -115,6 +115,20 @@ export async function check(api: Api, action: string, body: string, status: numb
 }
 
 /**
+ * The value of one unlabelled series in the service's /metrics (`name` is a regex source, so a
+ * prefix can be matched), or null when the scrape fails or does not have it.
+ */
+async function metricValue(url: string, name: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Waits until the service has written its buffered verify usage (`authnzd_apikey_usage_pending`
  * is 0), at most `maxMs`: after the cold-key run tens of thousands of keys wait for the flush,
  * which would otherwise run during the next scenario and be charged to it. Answers the ms waited.
@@ -122,13 +136,8 @@ export async function check(api: Api, action: string, body: string, status: numb
 export async function usageSettled(url: string, maxMs = 30_000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < maxMs) {
-    try {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      const m = /^authnzd_apikey_usage_pending(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(text);
-      if (!m || Number(m[1]) === 0) break;
-    } catch {
-      break;
-    }
+    const pending = await metricValue(url, 'authnzd_apikey_usage_pending');
+    if (pending === null || pending === 0) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   return Date.now() - t0;
@@ -145,13 +154,8 @@ export function probeLoopLag(url: string | null): void {
  * every collection, with a 10 ms resolution), or null when /metrics does not say.
  */
 export async function loopLagMaxMs(url: string): Promise<number | null> {
-  try {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    const m = /^\w*nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(text);
-    return m ? Math.round(Number(m[1]) * 1000 * 10) / 10 : null;
-  } catch {
-    return null;
-  }
+  const seconds = await metricValue(url, '\\w*nodejs_eventloop_lag_max_seconds');
+  return seconds === null ? null : Math.round(seconds * 1000 * 10) / 10;
 }
 
 export async function scenario(name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
