@@ -40,10 +40,16 @@ export class ClientAuthenticator {
     private readonly maxEntries = 1000,
   ) {}
 
-  async authenticate(secret: string): Promise<Client | undefined> {
-    const t = this.now();
+  /** The cached answer for `secret`, if one is still fresh (the hot path: no promise). */
+  cached(secret: string): { client: Client | undefined } | undefined {
     const hit = this.cache.get(secret);
-    if (hit && hit.until > t) return hit.client;
+    return hit !== undefined && hit.until > this.now() ? hit : undefined;
+  }
+
+  async authenticate(secret: string): Promise<Client | undefined> {
+    const hit = this.cached(secret);
+    if (hit !== undefined) return hit.client;
+    const t = this.now();
     const hash = hashToken(secret);
     const client = await this.store.clients.findLiveBySecretHash(hash);
     const ok = client !== undefined && safeEqual(client.secretHash, hash) ? client : undefined;

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientAuthenticator, clientMayCall } from '../core/clients.js';
 import type { Client } from '../db/types.js';
 import { ApiError } from '../errors.js';
@@ -36,13 +36,25 @@ export default fp(async (app) => {
   app.decorateRequest('client', undefined);
 }, { name: 'client-auth', dependencies: ['database'] });
 
-export async function requireClient(req: FastifyRequest): Promise<void> {
+/**
+ * The action context's onRequest hook, callback-style: a cached secret (the usual case) costs
+ * no promise.
+ */
+export function requireClient(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
   const secret = bearer(req);
-  const client = secret === undefined ? undefined : await req.server.clientAuth.authenticate(secret);
-  if (client === undefined) throw new ApiError('unauthenticated');
+  if (secret === undefined) return done(new ApiError('unauthenticated'));
+  const hit = req.server.clientAuth.cached(secret);
+  if (hit !== undefined) return done(admit(req, hit.client));
+  req.server.clientAuth.authenticate(secret).then((client) => done(admit(req, client)), done);
+}
+
+/** Sets `req.client`, or returns the refusal. */
+function admit(req: FastifyRequest, client: Client | undefined): ApiError | undefined {
+  if (client === undefined) return new ApiError('unauthenticated');
   const action = req.routeOptions.config.action;
   if (action === undefined || !clientMayCall(client, action)) {
-    throw new ApiError('client_forbidden', `This client may not call ${action ?? 'this route'}.`);
+    return new ApiError('client_forbidden', `This client may not call ${action ?? 'this route'}.`);
   }
   req.client = client;
+  return undefined;
 }

@@ -31,9 +31,10 @@ export function registerAction<B extends TSchema, R extends TSchema>(app: Fastif
       body: spec.body,
       response: { [status]: spec.response, '4xx': ErrorBody, '5xx': ErrorBody },
     },
-  }, async (req, reply) => {
-    const out = await spec.handler(req as ActionRequest<B>, reply);
-    reply.code(status);
-    return out;
-  });
+  }, status === 200
+    ? (spec.handler as (req: FastifyRequest, reply: FastifyReply) => Promise<Static<R>>)
+    : (req, reply) => {
+        reply.code(status);
+        return spec.handler(req as ActionRequest<B>, reply);
+      });
 }

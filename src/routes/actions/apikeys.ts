@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter } from 'prom-client';
 import { Type } from 'typebox';
 import { isoTime } from '../../clock.js';
 import { openCached, verifyApiKey } from '../../core/apikey-verify.js';
@@ -8,6 +7,7 @@ import { decodeApiVersion, issueSessionKey, listKeys, revokeAllKeys, revokeKey, 
 import { ApiError } from '../../errors.js';
 import { IpAddress, Seconds, Timestamp, Token, UserAgent, UserId } from '../../schemas.js';
 import { registerAction } from '../action.js';
+import { SeriesCounter } from '../../plugins/series.js';
 
 const ApiKeyString = Type.String({ minLength: 1, maxLength: 8192, description: 'An API key (azk_…)' });
 const Audience = Type.String({ minLength: 1, maxLength: 256, description: 'The service the key is for' });
@@ -41,17 +41,8 @@ async function keyIdOf(deps: ApiKeyDeps, apikey: string): Promise<string> {
 /** API keys (SPEC §4.2). */
 export default async function apikeyActions(app: FastifyInstance): Promise<void> {
   const deps = app.apikeys;
-  const verifications = new Counter({
-    name: 'authnzd_apikey_verifications_total', help: 'verify_apikey answers, by result (valid, or the reason)',
-    labelNames: ['result'] as const, registers: [app.metrics],
-  });
-  // One labelled series per result, looked up once (a handful of reasons).
-  const bySeries = new Map<string, Counter.Internal>();
-  const verificationCount = (result: string) => {
-    let c = bySeries.get(result);
-    if (c === undefined) bySeries.set(result, (c = verifications.labels({ result })));
-    return c;
-  };
+  const verifications = new SeriesCounter('authnzd_apikey_verifications_total', 'verify_apikey answers, by result (valid, or the reason)', app.metrics);
+  const verificationCount = (result: string) => verifications.at(result, { result });
 
   registerAction(app, {
     name: 'issue_apikey',
@@ -95,7 +86,7 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
         apikey: b.apikey, ipAddress: b.ip_address, userAgent: b.user_agent, audience: b.audience, subject: b.subject,
         apiVersion: b.api_version, scope: b.scope,
       });
-      verificationCount(r.valid ? 'valid' : r.reason).inc();
+      verificationCount(r.valid ? 'valid' : r.reason).value++;
       if (!r.valid) return { valid: false, reason: r.reason, ...(r.retryAfter !== undefined ? { retry_after: r.retryAfter } : {}) };
       return { valid: true, key: r.key };
     },
