@@ -3,6 +3,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { ApiKeyStore, NewApiKey } from '../store/apikeys.js';
 import { auditWriter } from './audit.js';
 import { groupCommit } from './group-commit.js';
+import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, refreshTokens, users } from './schema.js';
 
@@ -31,7 +32,7 @@ function preparedKeyInsert(db: SqliteDb): (key: NewApiKey) => void {
   return (key) => void insert.run({ ...key, scopes: json(key.scopes), bindIp: json(key.bindIp) });
 }
 
-export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database): ApiKeyStore {
+export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: ChangeStamp): ApiKeyStore {
   // The verify path's only read: the key by primary key with its owner's state. A raw
   // better-sqlite3 statement: drizzle's row mapping cost about as much as the read itself (issue 7).
   const forVerify = raw.prepare<[string], {
@@ -40,6 +41,13 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database): ApiKeyS
   }>(`SELECT k.token_hash AS tokenHash, k.revoked_at AS revokedAt, k.revoked_reason AS revokedReason, k.role AS role,
       u.role AS userRole, u.is_active AS userActive, u.admin_locked AS userLocked
     FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.id = ?`);
+  // Revocation and owner state, kept while the database is unchanged (read-memo.ts: any commit
+  // by any connection, this one included, makes the next verify read again).
+  const flag = (v: 0 | 1 | null) => (v === null ? null : v === 1);
+  const forVerifyMemo = new ReadMemo(stamp, (id: string) => {
+    const r = forVerify.get(id);
+    return r && { ...r, userActive: flag(r.userActive), userLocked: flag(r.userLocked) };
+  });
   const writeAudit = auditWriter(db);
   const grouped = groupCommit(raw);
   const insertKey = preparedKeyInsert(db);
@@ -58,10 +66,7 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database): ApiKeyS
       });
     },
     async getForVerify(id) {
-      const r = forVerify.get(id);
-      if (r === undefined) return undefined;
-      const flag = (v: 0 | 1 | null) => (v === null ? null : v === 1);
-      return { ...r, userActive: flag(r.userActive), userLocked: flag(r.userLocked) };
+      return forVerifyMemo.get(id);
     },
     async getById(id) {
       return db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();

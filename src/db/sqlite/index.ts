@@ -3,6 +3,7 @@ import { sqliteApiKeyStore } from './apikeys.js';
 import { sqliteAuditStore } from './audit.js';
 import { sqliteClientStore } from './clients.js';
 import { openSqlite } from './db.js';
+import { ChangeStamp } from './read-memo.js';
 import { sqliteKeyringStore } from './keyring.js';
 import { sqliteSessionStore } from './sessions.js';
 import { sqliteUserStore } from './users.js';
@@ -17,13 +18,15 @@ function serialised<T>(file: string, fn: () => Promise<T>): Promise<T> {
 
 export function createSqliteStore(file: string): Store {
   const { db, raw } = openSqlite(file);
+  // Memoised hot reads (verify, sessions, users by id) are valid while this stamp is unchanged.
+  const stamp = new ChangeStamp(raw);
   return {
     dialect: 'sqlite',
     clients: sqliteClientStore(db),
-    users: sqliteUserStore(db),
-    sessions: sqliteSessionStore(db, raw),
+    users: sqliteUserStore(db, stamp),
+    sessions: sqliteSessionStore(db, raw, stamp),
     audit: sqliteAuditStore(db),
-    apikeys: sqliteApiKeyStore(db, raw),
+    apikeys: sqliteApiKeyStore(db, raw, stamp),
     keyring: sqliteKeyringStore(db),
     withStartupLock: (fn) => serialised(file, fn),
     async ping() {

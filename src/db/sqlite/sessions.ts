@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { SessionStore } from '../store/sessions.js';
 import type { Session, User } from '../types.js';
 import { auditWriter } from './audit.js';
+import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, sessions, users } from './schema.js';
 
@@ -61,11 +62,16 @@ function sessionWithUser(r: SessionUserRow): { session: Session; user: User | un
   return { session, user };
 }
 
-export function sqliteSessionStore(db: SqliteDb, raw: Database.Database): SessionStore {
+export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: ChangeStamp): SessionStore {
   const byToken = db.select().from(sessions).where(eq(sessions.tokenHash, sql.placeholder('h'))).prepare();
   // session_exists, and every session-bound action: the session and its user in one read. A raw
   // statement: drizzle's mapping of the 25 columns was a quarter of a session_exists (issue 7).
+  // Kept while the database is unchanged (read-memo.ts).
   const withUser = raw.prepare<[string], SessionUserRow>(SESSION_USER_SQL);
+  const withUserMemo = new ReadMemo(stamp, (tokenHash: string) => {
+    const row = withUser.get(tokenHash);
+    return row && sessionWithUser(row);
+  });
   const writeAudit = auditWriter(db);
   return {
     async create(session, audit) {
@@ -79,8 +85,7 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database): Sessio
       return byToken.get({ h: tokenHash });
     },
     async getWithUserByTokenHash(tokenHash) {
-      const row = withUser.get(tokenHash);
-      return row && sessionWithUser(row);
+      return withUserMemo.get(tokenHash);
     },
     async delete(id, now, audit) {
       return db.transaction((tx) => {
