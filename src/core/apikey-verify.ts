@@ -67,11 +67,14 @@ function subjectMatches(sub: Claims['sub'], wanted: string): boolean {
 }
 
 export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promise<VerifyResult> {
-  const result = await openCached(deps, req.apikey);
-  if (!result.ok) return no(result.reason);
-  const opened = result.key;
-  const c = opened.claims;
   const now = deps.now();
+  let opened = deps.cache.get(req.apikey, now);
+  if (opened === undefined) {
+    const result = await openCached(deps, req.apikey);
+    if (!result.ok) return no(result.reason);
+    opened = result.key;
+  }
+  const c = opened.claims;
   if (c.nbf * 1000 > now) return no('not_yet_valid');
   if (c.exp * 1000 <= now) return no('expired');
 
@@ -97,7 +100,8 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
 
   const max = deps.limiter ? roleLimit(deps.policy(), c.rol, 'max_requests_per_minute') : undefined;
   if (deps.limiter && max !== undefined) {
-    const hit = await deps.limiter.hit(`verify:${c.jti}`, max, 60_000, now);
+    const key = (opened.limitKey ??= `verify:${c.jti}`);
+    const hit = deps.limiter.hitNow?.(key, max, 60_000, now) ?? await deps.limiter.hit(key, max, 60_000, now);
     if (!hit.allowed) return { valid: false, reason: 'rate_limited', retryAfter: Math.max(1, Math.ceil(hit.resetMs / 1000)) };
   }
 

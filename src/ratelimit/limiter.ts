@@ -15,6 +15,8 @@ export interface LimitResult {
 export interface Limiter {
   /** Counts one hit for `key` (refused hits do not count) and says whether it is within the limit. */
   hit(key: string, max: number, windowMs: number, now: number): Promise<LimitResult>;
+  /** `hit` answered at once, offered by limiters that need no I/O (the in-memory one). */
+  hitNow?(key: string, max: number, windowMs: number, now: number): LimitResult;
   /** Says what a hit would get now, without counting one (e.g. "is this IP throttled?"). */
   peek(key: string, max: number, windowMs: number, now: number): Promise<LimitResult>;
   /** Forgets `key` (e.g. after a successful login). */

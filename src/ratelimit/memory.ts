@@ -40,6 +40,10 @@ export class MemoryLimiter implements Limiter {
     return this.count(key, max, windowMs, now, true);
   }
 
+  hitNow(key: string, max: number, windowMs: number, now: number): LimitResult {
+    return this.count(key, max, windowMs, now, true);
+  }
+
   async peek(key: string, max: number, windowMs: number, now: number): Promise<LimitResult> {
     return this.count(key, max, windowMs, now, false);
   }

@@ -60,6 +60,22 @@ t.test('the verify cache: keyed by the whole key, bounded (FIFO), never past exp
   t.notOk(cache.get('d', 5_000), 'an expired result is never stored');
 });
 
+t.test('the verify cache: keys sharing their last 22 characters (the slot) never answer for each other', async (t) => {
+  const tail = 'T'.repeat(22);
+  const genuine = `azk_genuine.${tail}`;
+  const forged = `azk_forged..${tail}`;
+  const opened: OpenedKey = { claims: { jti: 'k', exp: 100 } as Claims, tknHash: 'h', expiresIso: 'x' };
+  const cache = new VerifyCache(10);
+  cache.set(genuine, opened, 0);
+  t.equal(cache.get(genuine, 0), opened);
+  t.equal(cache.get(forged, 0), undefined, 'same slot, different key: a miss');
+  t.equal(cache.get(genuine.slice(1), 0), undefined, 'a suffix of the key: a miss');
+  cache.set(forged, { ...opened, tknHash: 'other' }, 0);
+  t.equal(cache.get(genuine, 0), undefined, 'the slot now holds the other key');
+  t.equal(cache.get(forged, 0)?.tknHash, 'other');
+  t.equal(cache.size, 1);
+});
+
 t.test('a failed flush keeps the counts for the next one', async (t) => {
   let fail = true;
   const written: unknown[] = [];
