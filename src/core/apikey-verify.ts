@@ -5,6 +5,8 @@ import type { ApiKeyDeps } from './apikeys.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { hashToken, safeEqual } from './tokens.js';
 import type { OpenedKey } from './verify-cache.js';
+import type { ApiKeyVerifyRow } from '../db/store/apikeys.js';
+import type { LimitResult } from '../ratelimit/limiter.js';
 
 /*
  * verify_apikey (SPEC §4.2, §4.3). Reasons are checked in the order of the SPEC. The hot path
@@ -66,19 +68,16 @@ function subjectMatches(sub: Claims['sub'], wanted: string): boolean {
   return Array.isArray(sub) ? sub.includes(wanted) : sub === wanted;
 }
 
-export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promise<VerifyResult> {
-  const now = deps.now();
-  let opened = deps.cache.get(req.apikey, now);
-  if (opened === undefined) {
-    const result = await openCached(deps, req.apikey);
-    if (!result.ok) return no(result.reason);
-    opened = result.key;
-  }
-  const c = opened.claims;
+/** What the claims alone refuse, before any read: not valid yet, or expired. */
+function timeRefusal(c: Claims, now: number): VerifyResult | undefined {
   if (c.nbf * 1000 > now) return no('not_yet_valid');
   if (c.exp * 1000 <= now) return no('expired');
+  return undefined;
+}
 
-  const row = await deps.store.apikeys.getForVerify(c.jti);
+/** The checks after the read, in SPEC order up to the rate limit; undefined when all pass. */
+function refusal(opened: OpenedKey, row: ApiKeyVerifyRow | undefined, req: VerifyRequest): VerifyResult | undefined {
+  const c = opened.claims;
   if (!row || !safeEqual(row.tokenHash, opened.tknHash)) return no('revoked');
   const ownerInactive = row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol;
   if (row.revokedAt !== null) {
@@ -97,14 +96,23 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
   if (req.subject !== undefined && !subjectMatches(c.sub, req.subject)) return no('subject_mismatch');
   if (req.apiVersion !== undefined && String(req.apiVersion) !== String(c.ver)) return no('version_mismatch');
   if (req.scope !== undefined && !(c.scp ?? []).includes(req.scope)) return no('insufficient_scope');
+  return undefined;
+}
 
-  const max = deps.limiter ? roleLimit(deps.policy(), c.rol, 'max_requests_per_minute') : undefined;
-  if (deps.limiter && max !== undefined) {
-    const key = (opened.limitKey ??= `verify:${c.jti}`);
-    const hit = deps.limiter.hitNow?.(key, max, 60_000, now) ?? await deps.limiter.hit(key, max, 60_000, now);
-    if (!hit.allowed) return { valid: false, reason: 'rate_limited', retryAfter: Math.max(1, Math.ceil(hit.resetMs / 1000)) };
-  }
+/** The key's per-minute verify limit from its role's policy, when there is a limiter and a limit. */
+function limitOf(deps: ApiKeyDeps, c: Claims): number | undefined {
+  return deps.limiter ? roleLimit(deps.policy(), c.rol, 'max_requests_per_minute') : undefined;
+}
 
+const limitWindowMs = 60_000;
+
+function rateLimited(hit: LimitResult): VerifyResult {
+  return { valid: false, reason: 'rate_limited', retryAfter: Math.max(1, Math.ceil(hit.resetMs / 1000)) };
+}
+
+/** Valid: the use is counted (buffered) and the key described. */
+function accept(deps: ApiKeyDeps, opened: OpenedKey, now: number): VerifyResult {
+  const c = opened.claims;
   deps.usage.record(c.jti, now);
   return {
     valid: true,
@@ -113,4 +121,49 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
       subject: c.sub, api_version: c.ver, expires_at: opened.expiresIso,
     },
   };
+}
+
+/**
+ * The whole verify without a promise, when it can be: the key already opened (cache), a store
+ * that reads at once (SQLite) and a limiter that counts at once (memory). Undefined when any of
+ * them needs to wait; nothing has been counted or recorded then, and `verifyApiKey` does it all.
+ * A repeat key on the default setup never waits: no promise, no microtask (issue 7).
+ */
+export function verifyApiKeyNow(deps: ApiKeyDeps, req: VerifyRequest): VerifyResult | undefined {
+  const read = deps.store.apikeys.getForVerifyNow;
+  if (read === undefined) return undefined;
+  const now = deps.now();
+  const opened = deps.cache.get(req.apikey, now);
+  if (opened === undefined) return undefined;
+  const c = opened.claims;
+  const max = limitOf(deps, c);
+  if (max !== undefined && deps.limiter!.hitNow === undefined) return undefined;
+  const early = timeRefusal(c, now) ?? refusal(opened, read(c.jti), req);
+  if (early !== undefined) return early;
+  if (max !== undefined) {
+    const hit = deps.limiter!.hitNow!(limitKey(opened), max, limitWindowMs, now);
+    if (!hit.allowed) return rateLimited(hit);
+  }
+  return accept(deps, opened, now);
+}
+
+const limitKey = (opened: OpenedKey) => (opened.limitKey ??= `verify:${opened.claims.jti}`);
+
+export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promise<VerifyResult> {
+  const result = await openCached(deps, req.apikey);
+  if (!result.ok) return no(result.reason);
+  const opened = result.key;
+  const c = opened.claims;
+  const now = deps.now();
+  const early = timeRefusal(c, now);
+  if (early !== undefined) return early;
+  const refused = refusal(opened, await deps.store.apikeys.getForVerify(c.jti), req);
+  if (refused !== undefined) return refused;
+  const max = limitOf(deps, c);
+  if (max !== undefined) {
+    const key = limitKey(opened);
+    const hit = deps.limiter!.hitNow?.(key, max, limitWindowMs, now) ?? await deps.limiter!.hit(key, max, limitWindowMs, now);
+    if (!hit.allowed) return rateLimited(hit);
+  }
+  return accept(deps, opened, now);
 }

@@ -12,7 +12,8 @@ export interface ActionSpec<B extends TSchema, R extends TSchema> {
   response: R;
   /** Success status (201 for actions that create). */
   status?: 200 | 201;
-  handler: (req: ActionRequest<B>, reply: FastifyReply) => Promise<Static<R>>;
+  /** The answer, or a promise of it (a handler that can answer at once skips the promise). */
+  handler: (req: ActionRequest<B>, reply: FastifyReply) => Static<R> | Promise<Static<R>>;
 }
 
 /**
@@ -32,7 +33,7 @@ export function registerAction<B extends TSchema, R extends TSchema>(app: Fastif
       response: { [status]: spec.response, '4xx': ErrorBody, '5xx': ErrorBody },
     },
   }, status === 200
-    ? (spec.handler as (req: FastifyRequest, reply: FastifyReply) => Promise<Static<R>>)
+    ? (spec.handler as (req: FastifyRequest, reply: FastifyReply) => Static<R> | Promise<Static<R>>)
     : (req, reply) => {
         reply.code(status);
         return spec.handler(req as ActionRequest<B>, reply);

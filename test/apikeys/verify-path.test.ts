@@ -1,9 +1,10 @@
 import t from 'tap';
 import type { Claims } from '../../src/crypto/envelope.js';
+import { verifyApiKey, verifyApiKeyNow } from '../../src/core/apikey-verify.js';
 import { UsageBuffer } from '../../src/core/usage-buffer.js';
 import { VerifyCache, type OpenedKey } from '../../src/core/verify-cache.js';
 import { buildTestApp } from '../helper.js';
-import { issueStandalone, newUser, rawDb, verify } from './setup.js';
+import { IP, UA, issueStandalone, newUser, rawDb, verify } from './setup.js';
 
 /* What the verify path must not do (SPEC §4.3). */
 
@@ -31,7 +32,9 @@ t.test('one indexed read, no write, cached crypto, usage flushed later', async (
   const cryptoAfterFirst = finds;
   calls.length = 0;
   for (let i = 0; i < 5; i++) t.equal((await verify(h, k.apikey)).valid, true);
-  t.same(calls.filter((c) => !c.startsWith('clients.')), Array(5).fill('apikeys.getForVerify'), 'exactly one read per verify, no write');
+  // SQLite answers through getForVerifyNow (no promise); either way one read of the key per verify.
+  const reads = calls.filter((c) => !c.startsWith('clients.')).map((c) => c.replace(/Now$/, ''));
+  t.same(reads, Array(5).fill('apikeys.getForVerify'), 'exactly one read per verify, no write');
   t.equal(finds, cryptoAfterFirst, 'decrypt+verify served from the cache');
 
   const db = rawDb(h);
@@ -113,4 +116,26 @@ t.test('a cached key remembers the user agent it matched, and still refuses anot
   t.equal((await verify(h, k.apikey, { user_agent: 'curl/8.0' })).reason, 'user_agent_mismatch', 'another one is refused');
   t.equal((await verify(h, k.apikey, { user_agent: 'curl/8.0' })).reason, 'user_agent_mismatch', 'and is not remembered');
   t.equal((await verify(h, k.apikey)).valid, true, 'the bound one still passes');
+});
+
+t.test('verifyApiKeyNow answers at once only when nothing has to wait, and then as verifyApiKey does', async (t) => {
+  const h = await buildTestApp(t);
+  const deps = h.app.apikeys;
+  const k = await issueStandalone(h, await newUser(h));
+  const q = { apikey: k.apikey, ipAddress: IP, userAgent: UA };
+  t.equal(verifyApiKeyNow(deps, q), undefined, 'not opened yet (cache miss): the async path opens it');
+  const slow = await verifyApiKey(deps, q);
+  t.equal(slow.valid, true);
+  t.same(verifyApiKeyNow(deps, q), slow, 'opened: the same answer, at once');
+  t.same(verifyApiKeyNow(deps, { ...q, userAgent: 'other/1' }), await verifyApiKey(deps, { ...q, userAgent: 'other/1' }));
+  t.same(verifyApiKeyNow(deps, { ...q, scope: 'nope' }), { valid: false, reason: 'insufficient_scope' });
+
+  // A store that has to wait (PostgreSQL), or a limiter that has to (Redis): no answer, nothing counted.
+  const pending = deps.usage.size;
+  const asyncStore = { ...deps.store, apikeys: { ...deps.store.apikeys, getForVerifyNow: undefined } };
+  t.equal(verifyApiKeyNow({ ...deps, store: asyncStore }, q), undefined);
+  const remoteLimiter = { hit: deps.limiter!.hit.bind(deps.limiter), peek: deps.limiter!.peek.bind(deps.limiter), reset: deps.limiter!.reset.bind(deps.limiter) };
+  t.equal(verifyApiKeyNow({ ...deps, limiter: remoteLimiter }, q), undefined, 'the default policy limits authenticated keys per minute');
+  t.equal(deps.usage.size, pending, 'no use recorded by a declined attempt');
+  t.same(await verifyApiKey({ ...deps, limiter: remoteLimiter, store: asyncStore }, q), slow, 'the async path answers the same');
 });

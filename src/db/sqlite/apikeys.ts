@@ -68,6 +68,9 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
     async getForVerify(id) {
       return forVerifyMemo.get(id);
     },
+    getForVerifyNow(id) {
+      return forVerifyMemo.get(id);
+    },
     async getById(id) {
       return db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
     },

@@ -27,6 +27,8 @@ export interface ApiKeyStore {
   /** Inserts the key (and its refresh token, for standalone keys) with the audit row. */
   create(key: NewApiKey, refresh: NewRefreshToken | undefined, audit: AuditEvent): Promise<void>;
   getForVerify(id: string): Promise<ApiKeyVerifyRow | undefined>;
+  /** `getForVerify` answered at once, offered by stores that need no I/O for it (SQLite). */
+  getForVerifyNow?(id: string): ApiKeyVerifyRow | undefined;
   getById(id: string): Promise<ApiKey | undefined>;
   listByUser(userId: number): Promise<ApiKey[]>;
   /** Revokes one live key; false when it was already revoked or does not exist. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { isoTime } from '../../clock.js';
-import { openCached, verifyApiKey } from '../../core/apikey-verify.js';
+import { openCached, verifyApiKey, verifyApiKeyNow, type VerifyResult } from '../../core/apikey-verify.js';
 import { issueStandaloneKey, refreshStandaloneKey } from '../../core/apikey-refresh.js';
 import { decodeApiVersion, issueSessionKey, listKeys, revokeAllKeys, revokeKey, type ApiKeyDeps } from '../../core/apikeys.js';
 import { ApiError } from '../../errors.js';
@@ -43,6 +43,11 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
   const deps = app.apikeys;
   const verifications = new SeriesCounter('authnzd_apikey_verifications_total', 'verify_apikey answers, by result (valid, or the reason)', app.metrics);
   const verificationCount = (result: string) => verifications.at(result, { result });
+  const answer = (r: VerifyResult) => {
+    verificationCount(r.valid ? 'valid' : r.reason).value++;
+    if (!r.valid) return { valid: false, reason: r.reason, ...(r.retryAfter !== undefined ? { retry_after: r.retryAfter } : {}) };
+    return { valid: true, key: r.key };
+  };
 
   registerAction(app, {
     name: 'issue_apikey',
@@ -80,15 +85,14 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
         audience: Type.String(), subject: Subject, api_version: ApiVersion, expires_at: Timestamp,
       })),
     }),
-    handler: async (req) => {
+    handler: (req) => {
       const b = req.body;
-      const r = await verifyApiKey(deps, {
+      const q = {
         apikey: b.apikey, ipAddress: b.ip_address, userAgent: b.user_agent, audience: b.audience, subject: b.subject,
         apiVersion: b.api_version, scope: b.scope,
-      });
-      verificationCount(r.valid ? 'valid' : r.reason).value++;
-      if (!r.valid) return { valid: false, reason: r.reason, ...(r.retryAfter !== undefined ? { retry_after: r.retryAfter } : {}) };
-      return { valid: true, key: r.key };
+      };
+      const now = verifyApiKeyNow(deps, q);
+      return now !== undefined ? answer(now) : verifyApiKey(deps, q).then(answer);
     },
   });
 
