@@ -86,7 +86,10 @@ export class ReadMemo<K, V extends object> {
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const inner of Object.values(v)) deepFreeze(inner);
+    for (const k in v) {
+      const inner = v[k];
+      if (typeof inner === 'object' && inner !== null) deepFreeze(inner);
+    }
   }
   return v;
 }
