@@ -1,4 +1,5 @@
 import type { Claims } from '../crypto/envelope.js';
+import type { VerifiedKey } from './apikey-verify.js';
 
 /** An opened key as the verify path needs it; what is derived from the claims is computed once. */
 export interface OpenedKey {
@@ -11,6 +12,8 @@ export interface OpenedKey {
   userAgentSeen?: string;
   /** The per-key verify limit's counter key, built once. */
   limitKey?: string;
+  /** The answer to a valid verify of this key, built once. */
+  accepted?: { readonly valid: true; readonly key: Readonly<VerifiedKey> };
 }
 
 /** Characters at the end of a key that name its cache slot: the JWE tag (128 random-looking bits). */

@@ -46,7 +46,7 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
   const answer = (r: VerifyResult) => {
     verificationCount(r.valid ? 'valid' : r.reason).value++;
     if (!r.valid) return { valid: false, reason: r.reason, ...(r.retryAfter !== undefined ? { retry_after: r.retryAfter } : {}) };
-    return { valid: true, key: r.key };
+    return r; // exactly { valid: true, key }
   };
 
   registerAction(app, {
