@@ -78,14 +78,20 @@ function timeRefusal(c: Claims, now: number): VerifyResult | undefined {
 /** The checks after the read, in SPEC order up to the rate limit; undefined when all pass. */
 function refusal(opened: OpenedKey, row: ApiKeyVerifyRow | undefined, req: VerifyRequest): VerifyResult | undefined {
   const c = opened.claims;
-  if (!row || !safeEqual(row.tokenHash, opened.tknHash)) return no('revoked');
-  const ownerInactive = row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol;
-  if (row.revokedAt !== null) {
-    // Locking or deleting the owner revokes the key (SPEC §4.2); while the owner is still locked
-    // or gone, the reason the caller sees is the owner's state, as SPEC's reason list says.
-    return no(ownerInactive && ownerCascades.has(row.revokedReason ?? '') ? 'user_inactive' : 'revoked');
+  // The row's verdict depends on the row and the claims only. A store that keeps rows (SQLite's
+  // read memo) hands out the same frozen object until anything is written: the object this key
+  // already passed with needs no second look. A new object (any write, PostgreSQL) is checked.
+  if (row === undefined || row !== opened.rowPassed) {
+    if (!row || !safeEqual(row.tokenHash, opened.tknHash)) return no('revoked');
+    const ownerInactive = row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol;
+    if (row.revokedAt !== null) {
+      // Locking or deleting the owner revokes the key (SPEC §4.2); while the owner is still locked
+      // or gone, the reason the caller sees is the owner's state, as SPEC's reason list says.
+      return no(ownerInactive && ownerCascades.has(row.revokedReason ?? '') ? 'user_inactive' : 'revoked');
+    }
+    if (ownerInactive) return no('user_inactive');
+    if (Object.isFrozen(row)) opened.rowPassed = row;
   }
-  if (ownerInactive) return no('user_inactive');
 
   if (!ipAllowed(c.ipa, req.ipAddress)) return no('ip_mismatch');
   if (c.usa !== undefined && req.userAgent !== opened.userAgentSeen) {

@@ -10,6 +10,8 @@ export interface OpenedKey {
   expiresIso: string;
   /** A user agent already found to hash to `usa`: the same string again needs no SHA-256. */
   userAgentSeen?: string;
+  /** The last database row (frozen, from the SQLite read memo) this key passed the row checks with. */
+  rowPassed?: object;
   /** The per-key verify limit's counter key, built once. */
   limitKey?: string;
   /** The answer to a valid verify of this key, built once. */
