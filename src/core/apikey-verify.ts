@@ -11,7 +11,9 @@ import type { LimitResult } from '../ratelimit/limiter.js';
 /*
  * verify_apikey (SPEC §4.2, §4.3). Reasons are checked in the order of the SPEC. The hot path
  * does one cached-or-computed decrypt+verify, one indexed read (key joined with its owner), no
- * write: usage goes to the buffer. Revocation and owner state are never cached.
+ * write: usage goes to the buffer. Revocation and owner state come from the store on every
+ * verify; the SQLite store may answer from its read memo, which any write by any connection
+ * invalidates before the next verify (db/sqlite/read-memo.ts).
  */
 
 export type VerifyReason =

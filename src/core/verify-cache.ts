@@ -30,8 +30,9 @@ const SLOT_CHARS = 22;
  * hashed the whole 800-character string of every request otherwise, 1.5 µs; a different key with
  * the same tail only shares the slot: a miss, then a replacement.) No hash of the key: the entry
  * already holds the decrypted claims, `tkn` included, so the string adds no secret.
- * Entries die at the key's `exp`. Only the cryptographic result is cached: revocation and the
- * owner's state are read from the database on every verify. 10,000 entries ≈ 20 MB at most.
+ * Entries die at the key's `exp`. Only the cryptographic result (and what derives from it) is
+ * cached here: revocation and the owner's state come from the store on every verify (on SQLite
+ * through its read memo, see db/sqlite/read-memo.ts). 10,000 entries ≈ 20 MB at most.
  */
 export class VerifyCache {
   private entries = new Map<string, { apikey: string; opened: OpenedKey }>();
