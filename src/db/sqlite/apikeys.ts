@@ -5,7 +5,7 @@ import { auditWriter } from './audit.js';
 import { groupCommit } from './group-commit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import type { SqliteDb } from './db.js';
-import { apiKeys, refreshTokens, users } from './schema.js';
+import { apiKeys, refreshTokens } from './schema.js';
 
 /**
  * Revokes every live key of a user inside the caller's transaction. Exported for the user
