@@ -89,16 +89,20 @@ function unb64(part: string): Buffer | undefined {
   return buf.toString('base64url') === part ? buf : undefined;
 }
 
+/** The JSON value of UTF-8 bytes; undefined when they are not JSON (JSON has no undefined). */
+function jsonOf(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A protected header: a JSON object with a string `kid`; undefined when it is not one. */
 function protectedHeader(part: string): Record<string, unknown> & { kid: string } | undefined {
   const raw = unb64(part);
   if (raw === undefined) return undefined;
-  let h: unknown;
-  try {
-    h = JSON.parse(raw.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  const h = jsonOf(raw);
   if (typeof h !== 'object' || h === null || Array.isArray(h)) return undefined;
   const kid = (h as { kid?: unknown }).kid;
   return typeof kid === 'string' ? (h as Record<string, unknown> & { kid: string }) : undefined;
@@ -169,11 +173,6 @@ export async function openApiKey(apikey: string, keyring: Keyring): Promise<Open
   if (plaintext === undefined) return INVALID;
   const payload = await verifiedPayload(plaintext.toString('utf8'), keyring);
   if (payload === undefined) return INVALID;
-  let claims: unknown;
-  try {
-    claims = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return INVALID;
-  }
+  const claims = jsonOf(payload);
   return checkClaims.Check(claims) ? { ok: true, claims } : INVALID;
 }
