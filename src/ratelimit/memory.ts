@@ -37,7 +37,7 @@ export class MemoryLimiter implements Limiter {
   }
 
   async hit(key: string, max: number, windowMs: number, now: number): Promise<LimitResult> {
-    return this.count(key, max, windowMs, now, true);
+    return this.hitNow(key, max, windowMs, now);
   }
 
   hitNow(key: string, max: number, windowMs: number, now: number): LimitResult {

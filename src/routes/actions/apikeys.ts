@@ -91,8 +91,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
         apikey: b.apikey, ipAddress: b.ip_address, userAgent: b.user_agent, audience: b.audience, subject: b.subject,
         apiVersion: b.api_version, scope: b.scope,
       };
-      const now = verifyApiKeyNow(deps, q);
-      return now !== undefined ? answer(now) : verifyApiKey(deps, q).then(answer);
+      const atOnce = verifyApiKeyNow(deps, q);
+      return atOnce !== undefined ? answer(atOnce) : verifyApiKey(deps, q).then(answer);
     },
   });
 
