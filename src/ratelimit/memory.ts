@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map.js';
 import type { LimitResult, Limiter } from './limiter.js';
 import { slotExpiry, slotMs } from './window.js';
 
@@ -11,7 +12,7 @@ interface Entry {
 }
 
 export interface MemoryLimiterOptions {
-  /** Most keys held; beyond it the oldest-created keys are dropped (bounded memory). */
+  /** Most keys held; beyond it the oldest keys are dropped, half of them at once (bounded-map.ts). */
   maxKeys?: number;
   /** How often (in the callers' clock) expired keys are swept. */
   sweepEveryMs?: number;
@@ -22,13 +23,12 @@ export interface MemoryLimiterOptions {
  * (authnzerver's counters never forgot a key); time is the caller's `now`, so tests move a clock.
  */
 export class MemoryLimiter implements Limiter {
-  private entries = new Map<string, Entry>();
+  private readonly entries: BoundedMap<string, Entry>;
   private lastSweep = -Infinity;
-  private readonly maxKeys: number;
   private readonly sweepEveryMs: number;
 
   constructor(opts: MemoryLimiterOptions = {}) {
-    this.maxKeys = opts.maxKeys ?? 1_000_000;
+    this.entries = new BoundedMap(opts.maxKeys ?? 1_000_000);
     this.sweepEveryMs = opts.sweepEveryMs ?? 60_000;
   }
 
@@ -56,7 +56,6 @@ export class MemoryLimiter implements Limiter {
     let e = this.entries.get(key);
     if (e === undefined) {
       if (!add) return { allowed: true, limit: max, remaining: max, resetMs: 0 };
-      if (this.entries.size >= this.maxKeys) this.evictOldest();
       e = { starts: [], counts: [], total: 0, expiresAt: 0 };
       this.entries.set(key, e);
     }
@@ -95,11 +94,6 @@ export class MemoryLimiter implements Limiter {
   /** Drops every key whose window has fully passed. */
   sweep(now: number): void {
     this.lastSweep = now;
-    for (const [key, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(key);
-  }
-
-  private evictOldest(): void {
-    const oldest = this.entries.keys().next();
-    if (!oldest.done) this.entries.delete(oldest.value);
+    this.entries.deleteWhere((e) => e.expiresAt <= now);
   }
 }

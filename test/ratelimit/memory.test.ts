@@ -76,9 +76,15 @@ t.test('expired keys are forgotten; reset forgets at once', async (t) => {
   t.equal(l.size, 1);
   await l.hit('c', 5, 10_000, 20_000);
   t.equal(l.size, 1, 'b was swept after its window passed');
-  const m = new MemoryLimiter({ maxKeys: 2 });
-  for (const k of ['x', 'y', 'z']) await m.hit(k, 5, 10_000, 0);
-  t.equal(m.size, 2, 'bounded number of keys');
+  const m = new MemoryLimiter({ maxKeys: 4 });
+  let most = 0;
+  for (let i = 0; i < 20; i++) {
+    await m.hit('in-use', 5, 10_000, i);
+    await m.hit(`once-${i}`, 5, 10_000, i);
+    most = Math.max(most, m.size);
+  }
+  t.ok(most <= 4, `bounded number of keys (at most ${most})`);
+  t.equal((await m.peek('in-use', 5, 10_000, 20)).remaining, 0, 'a key in use keeps its count through a flood of new keys');
 });
 
 t.test('the app exposes the limiter', async (t) => {
