@@ -3,10 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ChangeStamp, ReadMemo } from '../../src/db/sqlite/read-memo.js';
+import { ChangeStamp, ReadMemo, STAMP_COLUMNS, stampedBefore } from '../../src/db/sqlite/read-memo.js';
 
-/** A real SQLite file in WAL mode with one table, and a memo over `SELECT … WHERE id = ?`. */
-function setup(t: { teardown(fn: () => unknown): void }, max?: number) {
+/**
+ * A real SQLite file in WAL mode with one table, and a memo over `SELECT … WHERE id = ?`, its
+ * stamp either selected with the row (STAMP_COLUMNS) or taken before the read (stampedBefore).
+ */
+function setup(t: { teardown(fn: () => unknown): void }, max?: number, mode: Mode = 'with the row') {
   const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-memo-'));
   const file = path.join(dir, 'memo.sqlite');
   const db = new Database(file);
@@ -14,19 +17,32 @@ function setup(t: { teardown(fn: () => unknown): void }, max?: number) {
   db.exec('CREATE TABLE k (id TEXT PRIMARY KEY, revoked INTEGER NOT NULL, extra TEXT NOT NULL)');
   const insert = db.prepare('INSERT INTO k VALUES (?, 0, ?)');
   for (const id of ['a', 'b', 'c']) insert.run(id, '{"tags":["x"]}');
-  const select = db.prepare<[string], { id: string; revoked: number; extra: string }>('SELECT * FROM k WHERE id = ?');
+  type Row = { id: string; revoked: number; extra: string };
+  const select = db.prepare<[string], Row>('SELECT * FROM k WHERE id = ?');
+  const selectStamped = db.prepare<[string], Row & { stampOthers: number; stampOwn: number }>(`SELECT *, ${STAMP_COLUMNS} FROM k WHERE id = ?`);
+  const valueOf = (r: Row) => ({ id: r.id, revoked: r.revoked, extra: JSON.parse(r.extra) as { tags: string[] } });
   let reads = 0;
-  const memo = new ReadMemo(new ChangeStamp(db), (id: string) => {
-    reads++;
-    const r = select.get(id);
-    return r && { ...r, extra: JSON.parse(r.extra) as { tags: string[] } };
-  }, max);
+  const stamp = new ChangeStamp(db);
+  const memo = new ReadMemo(stamp, mode === 'with the row'
+    ? (id: string) => {
+      reads++;
+      const r = selectStamped.get(id);
+      return r && { others: r.stampOthers, own: r.stampOwn, value: valueOf(r) };
+    }
+    : stampedBefore(stamp, (id: string) => {
+      reads++;
+      const r = select.get(id);
+      return r && valueOf(r);
+    }), max);
   t.teardown(() => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
   return { db, file, memo, reads: () => reads };
 }
+
+type Mode = 'with the row' | 'before the read';
+const modes: Mode[] = ['with the row', 'before the read'];
 
 t.test('a repeated read is served from memory while nothing changed', async (t) => {
   const { memo, reads } = setup(t);
@@ -36,8 +52,9 @@ t.test('a repeated read is served from memory while nothing changed', async (t) 
   t.equal(reads(), 1);
 });
 
-t.test("a change by this connection is seen by the next read (total_changes)", async (t) => {
-  const { db, memo, reads } = setup(t);
+for (const mode of modes) {
+  t.test(`stamp ${mode}: ` + "a change by this connection is seen by the next read (total_changes)", async (t) => {
+  const { db, memo, reads } = setup(t, undefined, mode);
   memo.get('a');
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
   t.equal(memo.get('a')?.revoked, 1);
@@ -46,10 +63,12 @@ t.test("a change by this connection is seen by the next read (total_changes)", a
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'b'").run();
   memo.get('a');
   t.equal(reads(), 3);
-});
+  });
+}
 
-t.test('a commit by another connection (another process, the CLI) is seen by the next read (data_version)', async (t) => {
-  const { file, memo, reads } = setup(t);
+for (const mode of modes) {
+  t.test(`stamp ${mode}: ` + 'a commit by another connection (another process, the CLI) is seen by the next read (data_version)', async (t) => {
+  const { file, memo, reads } = setup(t, undefined, mode);
   memo.get('a');
   const other = new Database(file);
   t.teardown(() => other.close());
@@ -58,10 +77,12 @@ t.test('a commit by another connection (another process, the CLI) is seen by the
   t.equal(reads(), 2);
   t.equal(memo.get('a')?.revoked, 1);
   t.equal(reads(), 2, 'and kept again until the next change');
-});
+  });
+}
 
-t.test('a rolled back change still invalidates (never kept wrongly)', async (t) => {
-  const { db, memo, reads } = setup(t);
+for (const mode of modes) {
+  t.test(`stamp ${mode}: ` + 'a rolled back change still invalidates (never kept wrongly)', async (t) => {
+  const { db, memo, reads } = setup(t, undefined, mode);
   memo.get('a');
   t.throws(() => db.transaction(() => {
     db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
@@ -69,10 +90,12 @@ t.test('a rolled back change still invalidates (never kept wrongly)', async (t) 
   })());
   t.equal(memo.get('a')?.revoked, 0);
   t.equal(reads(), 2);
-});
+  });
+}
 
-t.test('nothing found is never kept; a row deleted since is forgotten', async (t) => {
-  const { db, memo, reads } = setup(t);
+for (const mode of modes) {
+  t.test(`stamp ${mode}: ` + 'nothing found is never kept; a row deleted since is forgotten', async (t) => {
+  const { db, memo, reads } = setup(t, undefined, mode);
   t.equal(memo.get('zz'), undefined);
   t.equal(memo.get('zz'), undefined);
   t.equal(reads(), 2);
@@ -80,19 +103,24 @@ t.test('nothing found is never kept; a row deleted since is forgotten', async (t
   db.prepare("DELETE FROM k WHERE id = 'a'").run();
   t.equal(memo.get('a'), undefined);
   t.equal(memo.size, 0);
-});
+  });
+}
 
-t.test('bounded: the oldest entry goes first', async (t) => {
-  const { memo, reads } = setup(t, 2);
+t.test('bounded: the oldest entries go first, one in use stays', async (t) => {
+  const { db, memo, reads } = setup(t, 4);
+  db.prepare("INSERT INTO k VALUES ('d', 0, '{}')").run();
   memo.get('a');
-  memo.get('b');
+  memo.get('b'); // half of the bound reached: a and b are the older half
+  memo.get('a'); // in use: back among the newer
   memo.get('c');
-  t.equal(memo.size, 2);
-  memo.get('b');
-  memo.get('c');
-  t.equal(reads(), 3, 'b and c are kept');
+  memo.get('d'); // b is dropped with the older half
+  t.ok(memo.size <= 4);
+  t.equal(reads(), 4, 'a was served from the memo');
   memo.get('a');
-  t.equal(reads(), 4, 'a was dropped');
+  memo.get('d');
+  t.equal(reads(), 4, 'a and d are kept');
+  memo.get('b');
+  t.equal(reads(), 5, 'b was dropped');
 });
 
 t.test('kept values are frozen, deeply: callers share them', async (t) => {
