@@ -1,5 +1,5 @@
 import { isoTime } from '../clock.js';
-import { openApiKey, type Claims, type OpenResult } from '../crypto/envelope.js';
+import { openApiKey, openApiKeyNow, type Claims, type OpenResult } from '../crypto/envelope.js';
 import { roleLimit } from '../policy/evaluate.js';
 import type { ApiKeyDeps } from './apikeys.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
@@ -53,17 +53,32 @@ const no = (reason: VerifyReason): VerifyResult => ({ valid: false, reason });
 /** Revocations made by an owner's lock or deletion (the users stores). */
 const ownerCascades = new Set(['user_locked', 'user_deleted']);
 
-/** Decrypt + verify, through the cache keyed by the whole key string. */
-export async function openCached(
-  deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string,
-): Promise<{ ok: true; key: OpenedKey } | Exclude<OpenResult, { ok: true }>> {
-  const hit = deps.cache.get(apikey, deps.now());
-  if (hit) return { ok: true, key: hit };
-  const opened = await openApiKey(apikey, deps.keyring);
+type OpenOutcome = { ok: true; key: OpenedKey } | Exclude<OpenResult, { ok: true }>;
+
+/** A successful open is kept in the verify cache (keyed by the whole key string). */
+function remember(deps: Pick<ApiKeyDeps, 'cache' | 'now'>, apikey: string, opened: OpenResult): OpenOutcome {
   if (!opened.ok) return opened;
   const key: OpenedKey = { claims: opened.claims, tknHash: hashToken(opened.claims.tkn), expiresIso: isoTime(opened.claims.exp * 1000) };
   deps.cache.set(apikey, key, deps.now());
   return { ok: true, key };
+}
+
+/**
+ * Decrypt + verify through the cache, without a promise: undefined when the open must wait (a
+ * key not loaded here yet, an asymmetric signature); `openCached` then does it.
+ */
+export function openCachedNow(deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string): OpenOutcome | undefined {
+  const hit = deps.cache.get(apikey, deps.now());
+  if (hit) return { ok: true, key: hit };
+  const opened = openApiKeyNow(apikey, deps.keyring);
+  return opened && remember(deps, apikey, opened);
+}
+
+/** Decrypt + verify, through the cache keyed by the whole key string. */
+export async function openCached(deps: Pick<ApiKeyDeps, 'keyring' | 'cache' | 'now'>, apikey: string): Promise<OpenOutcome> {
+  const hit = deps.cache.get(apikey, deps.now());
+  if (hit) return { ok: true, key: hit };
+  return remember(deps, apikey, await openApiKey(apikey, deps.keyring));
 }
 
 function subjectMatches(sub: Claims['sub'], wanted: string): boolean {
@@ -133,17 +148,20 @@ function accept(deps: ApiKeyDeps, opened: OpenedKey, now: number): VerifyResult 
 }
 
 /**
- * The whole verify without a promise, when it can be: the key already opened (cache), a store
- * that reads at once (SQLite) and a limiter that counts at once (memory). Undefined when any of
- * them needs to wait; nothing has been counted or recorded then, and `verifyApiKey` does it all.
- * A repeat key on the default setup never waits: no promise, no microtask (issue 7).
+ * The whole verify without a promise, when it can be: a key that opens at once (cached, or keys
+ * loaded and HS256), a store that reads at once (SQLite) and a limiter that counts at once
+ * (memory). Undefined when any of them needs to wait; nothing has been counted or recorded then
+ * (an open may have been cached), and `verifyApiKey` does it all. On the default setup no verify
+ * waits, new key or repeat: no promise, no microtask (issue 7).
  */
 export function verifyApiKeyNow(deps: ApiKeyDeps, req: VerifyRequest): VerifyResult | undefined {
   const read = deps.store.apikeys.getForVerifyNow;
   if (read === undefined) return undefined;
+  const result = openCachedNow(deps, req.apikey);
+  if (result === undefined) return undefined;
+  if (!result.ok) return no(result.reason);
+  const opened = result.key;
   const now = deps.now();
-  const opened = deps.cache.get(req.apikey, now);
-  if (opened === undefined) return undefined;
   const c = opened.claims;
   const max = limitOf(deps, c);
   if (max !== undefined && deps.limiter!.hitNow === undefined) return undefined;

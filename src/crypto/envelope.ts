@@ -136,30 +136,26 @@ function decryptDir(parts: string[], encKey: LoadedKey): Buffer | undefined {
   }
 }
 
-/** The JWS payload when the signature verifies with the key its `kid` names; undefined otherwise. */
-async function verifiedPayload(jws: string, keyring: Keyring): Promise<Buffer | undefined> {
-  const parts = jws.split('.');
-  if (parts.length !== 3) return undefined;
-  const [headerPart, payloadPart, sigPart] = parts as [string, string, string];
-  const h = protectedHeader(headerPart);
-  if (h === undefined || !onlyMembers(h, JWS_MEMBERS)) return undefined;
-  // A loaded key without waiting; only an unknown kid goes through the keyring's reload.
-  const sigKey = keyring.get(h.kid, 'sig') ?? await keyring.find(h.kid, 'sig');
-  if (sigKey === undefined || h.alg !== sigKey.alg) return undefined;
-  if (sigKey.alg === 'HS256') {
-    const sig = unb64(sigPart);
-    const mac = createHmac('sha256', keyObject(sigKey.verifyKey)).update(`${headerPart}.${payloadPart}`).digest();
-    return sig !== undefined && sig.length === mac.length && timingSafeEqual(sig, mac) ? unb64(payloadPart) : undefined;
-  }
-  try {
-    return Buffer.from((await compactVerify(jws, sigKey.verifyKey, { algorithms: [sigKey.alg] })).payload);
-  } catch {
-    return undefined;
-  }
+/**
+ * Where an open stops when it cannot finish without waiting: a key it names is not loaded (the
+ * keyring reloads, in case another instance has just rotated), or the signature is asymmetric
+ * (jose checks it, asynchronously).
+ */
+type Pending = { load: string; use: 'enc' | 'sig' } | { jose: string; key: LoadedKey };
+
+/** The claims of a verified payload, when they have the claims' shape. */
+function claimsOf(payload: Buffer | undefined): OpenResult {
+  if (payload === undefined) return INVALID;
+  const claims = jsonOf(payload);
+  return checkClaims.Check(claims) ? { ok: true, claims } : INVALID;
 }
 
-/** Decrypts and verifies an API key. No time or database check here: see core/apikey-verify. */
-export async function openApiKey(apikey: string, keyring: Keyring): Promise<OpenResult> {
+/**
+ * Every step of an open that needs no waiting: the JWE's shape and header, its decryption, the
+ * JWS's shape and header, an HS256 signature and the claims. Stops at the first refusal, or where
+ * it must wait (Pending).
+ */
+function openSteps(apikey: string, keyring: Keyring): OpenResult | Pending {
   if (!apikey.startsWith(PREFIX)) return MALFORMED;
   const jwe = apikey.slice(PREFIX.length);
   if (!JWE_SHAPE.test(jwe)) return MALFORMED;
@@ -167,12 +163,52 @@ export async function openApiKey(apikey: string, keyring: Keyring): Promise<Open
   const h = protectedHeader(parts[0]!);
   if (h === undefined) return MALFORMED;
   if (h.alg !== 'dir' || h.enc !== ENCRYPTION_ALG || parts[1] !== '' || !onlyMembers(h, JWE_MEMBERS)) return INVALID;
-  const encKey = keyring.get(h.kid, 'enc') ?? await keyring.find(h.kid, 'enc');
-  if (encKey === undefined) return INVALID;
+  const encKey = keyring.get(h.kid, 'enc');
+  if (encKey === undefined) return { load: h.kid, use: 'enc' };
   const plaintext = decryptDir(parts, encKey);
   if (plaintext === undefined) return INVALID;
-  const payload = await verifiedPayload(plaintext.toString('utf8'), keyring);
-  if (payload === undefined) return INVALID;
-  const claims = jsonOf(payload);
-  return checkClaims.Check(claims) ? { ok: true, claims } : INVALID;
+
+  const jws = plaintext.toString('utf8');
+  const jwsParts = jws.split('.');
+  if (jwsParts.length !== 3) return INVALID;
+  const [headerPart, payloadPart, sigPart] = jwsParts as [string, string, string];
+  const sh = protectedHeader(headerPart);
+  if (sh === undefined || !onlyMembers(sh, JWS_MEMBERS)) return INVALID;
+  const sigKey = keyring.get(sh.kid, 'sig');
+  if (sigKey === undefined) return { load: sh.kid, use: 'sig' };
+  if (sh.alg !== sigKey.alg) return INVALID;
+  if (sigKey.alg !== 'HS256') return { jose: jws, key: sigKey };
+  const sig = unb64(sigPart);
+  const mac = createHmac('sha256', keyObject(sigKey.verifyKey)).update(`${headerPart}.${payloadPart}`).digest();
+  return claimsOf(sig !== undefined && sig.length === mac.length && timingSafeEqual(sig, mac) ? unb64(payloadPart) : undefined);
+}
+
+/**
+ * Decrypts and verifies an API key without a promise, when nothing has to wait: its keys loaded
+ * and an HS256 signature (the default). Undefined otherwise; `openApiKey` then does it all. No
+ * time or database check here: see core/apikey-verify.
+ */
+export function openApiKeyNow(apikey: string, keyring: Keyring): OpenResult | undefined {
+  const r = openSteps(apikey, keyring);
+  return 'ok' in r ? r : undefined;
+}
+
+/** Decrypts and verifies an API key, loading the keys it names when they are new here. */
+export async function openApiKey(apikey: string, keyring: Keyring): Promise<OpenResult> {
+  // Each round loads at most one key (the encryption key, then the signing key), and the steps
+  // start again: a key that needed loading is rare (a rotation by another instance), so the
+  // repeated decryption costs nothing that matters.
+  for (let round = 0; round < 3; round++) {
+    const r = openSteps(apikey, keyring);
+    if ('ok' in r) return r;
+    if ('jose' in r) {
+      try {
+        return claimsOf(Buffer.from((await compactVerify(r.jose, r.key.verifyKey, { algorithms: [r.key.alg] })).payload));
+      } catch {
+        return INVALID;
+      }
+    }
+    if (await keyring.find(r.load, r.use) === undefined) return INVALID;
+  }
+  return INVALID;
 }

@@ -1,7 +1,7 @@
 import { compactDecrypt, compactVerify, decodeProtectedHeader } from 'jose';
 import t from 'tap';
 import { newToken } from '../../src/core/tokens.js';
-import { openApiKey, sealApiKey, type Claims } from '../../src/crypto/envelope.js';
+import { openApiKey, openApiKeyNow, sealApiKey, type Claims } from '../../src/crypto/envelope.js';
 import { generateKeyringEntries, Keyring, SIGNING_ALGS } from '../../src/crypto/keyring.js';
 
 /*
@@ -39,3 +39,49 @@ for (const alg of SIGNING_ALGS) {
     t.same(await openApiKey(flipped, keyring), { ok: false, reason: 'invalid' }, 'a flipped tag byte is invalid');
   });
 }
+
+t.test('openApiKeyNow opens at once what needs no waiting, and only that', async (t) => {
+  const entriesOf = async (alg: (typeof SIGNING_ALGS)[number]) =>
+    (await generateKeyringEntries(Date.UTC(2026, 0, 1), undefined, alg)).map((e) => ({ ...e, retiredAt: null }));
+  const loaded = async (entries: Awaited<ReturnType<typeof entriesOf>>) => {
+    const k = new Keyring({ source: async () => entries, keyEncryptionKey: undefined, now: () => 0 });
+    await k.reload();
+    return k;
+  };
+
+  const hs = await entriesOf('HS256');
+  const hsRing = await loaded(hs);
+  const key = await sealApiKey(claims, hsRing);
+  t.same(openApiKeyNow(key, hsRing), { ok: true, claims }, 'HS256 with its keys loaded: at once');
+  t.same(openApiKeyNow('azk_nope', hsRing), { ok: false, reason: 'malformed' }, 'a refusal is an answer too');
+  t.same(openApiKeyNow(key.slice(0, -3) + (key.at(-3) === 'A' ? 'B' : 'A') + key.slice(-2), hsRing), { ok: false, reason: 'invalid' });
+
+  // Another instance rotated: this keyring has not loaded the kids yet. The open waits for the
+  // reload (openApiKey), then answers at once from then on.
+  let rotated = false;
+  const lagging = new Keyring({ source: async () => (rotated ? hs : []), keyEncryptionKey: undefined, now: () => 0 });
+  await lagging.reload();
+  rotated = true;
+  t.equal(openApiKeyNow(key, lagging), undefined, 'keys not loaded: must wait');
+  t.same(await openApiKey(key, lagging), { ok: true, claims }, 'openApiKey reloads and opens');
+  t.same(openApiKeyNow(key, lagging), { ok: true, claims }, 'loaded now');
+
+  // Only the encryption key loaded: the signing key is loaded by a second round.
+  const encOnly = new Keyring({ source: async () => (rotated ? hs : hs.filter((e) => e.use === 'enc')), keyEncryptionKey: undefined, now: () => 0 });
+  rotated = false;
+  await encOnly.reload();
+  rotated = true;
+  t.equal(openApiKeyNow(key, encOnly), undefined, 'signing key not loaded: must wait');
+  t.same(await openApiKey(key, encOnly), { ok: true, claims }, 'loaded in a second round');
+
+  const unknown = new Keyring({ source: async () => [], keyEncryptionKey: undefined, now: () => 0 });
+  await unknown.reload();
+  t.same(await openApiKey(key, unknown), { ok: false, reason: 'invalid' }, 'a kid no reload finds is invalid');
+
+  for (const alg of SIGNING_ALGS.filter((a) => a !== 'HS256')) {
+    const ring = await loaded(await entriesOf(alg));
+    const k = await sealApiKey(claims, ring);
+    t.equal(openApiKeyNow(k, ring), undefined, `${alg}: jose checks the signature, asynchronously`);
+    t.same(await openApiKey(k, ring), { ok: true, claims }, `${alg}: openApiKey opens it`);
+  }
+});

@@ -124,10 +124,13 @@ t.test('verifyApiKeyNow answers at once only when nothing has to wait, and then 
   const deps = h.app.apikeys;
   const k = await issueStandalone(h, await newUser(h));
   const q = { apikey: k.apikey, ipAddress: IP, userAgent: UA };
-  t.equal(verifyApiKeyNow(deps, q), undefined, 'not opened yet (cache miss): the async path opens it');
+  const other = await issueStandalone(h, await newUser(h));
   const slow = await verifyApiKey(deps, q);
   t.equal(slow.valid, true);
-  t.same(verifyApiKeyNow(deps, q), slow, 'opened: the same answer, at once');
+  t.same(verifyApiKeyNow(deps, q), slow, 'opened before: the same answer, at once');
+  const fresh = verifyApiKeyNow(deps, { ...q, apikey: other.apikey });
+  t.equal(fresh?.valid, true, 'a key not opened before (HS256, keys loaded) opens at once too');
+  t.same(verifyApiKeyNow(deps, { ...q, apikey: 'azk_nope' }), { valid: false, reason: 'malformed' }, 'a refusal of the envelope, at once');
   t.same(verifyApiKeyNow(deps, { ...q, userAgent: 'other/1' }), await verifyApiKey(deps, { ...q, userAgent: 'other/1' }));
   t.same(verifyApiKeyNow(deps, { ...q, scope: 'nope' }), { valid: false, reason: 'insufficient_scope' });
 
