@@ -212,3 +212,19 @@ t.test('issue_apikey: per session user; another user from the same frontend is n
   const other = await issue(sb, '203.0.113.200');
   t.equal(other.statusCode, 201, show(other));
 });
+
+t.test('the session-bound limits read the session the way the action does: one database read on SQLite, not two', async (t) => {
+  const h = await app(t);
+  const user = await newUser(h);
+  const session = await newSession(h, user);
+  const sessions = h.app.store.sessions;
+  let plainReads = 0;
+  const plain = sessions.getByTokenHash.bind(sessions);
+  sessions.getByTokenHash = async (hash) => {
+    plainReads++;
+    return plain(hash);
+  };
+  const res = await h.call('issue_apikey', { session_token: session, ip_address: KEY_IP, user_agent: KEY_UA, ...keyBody });
+  t.equal(res.statusCode, 201, show(res));
+  t.equal(plainReads, 0, 'the limit hook used the memoised session-and-user read, not a second plain one');
+});
