@@ -31,7 +31,7 @@ const s: Settings = { quick: true, tmp, measure: seconds, warmup: 1, pairedMeasu
 const svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), nodeArgs: args['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
 const owner = await signUp(svc.api, 'owner@profile.example.test');
 const load = (action: string, bodies: string[], expect: string, extra: object = {}) =>
-  runLoad(s, { url: svc.url, action, secret: ADMIN_SECRET, bodies: bodiesFile(s, bodies), expect, ...extra });
+  runLoad(s, { url: svc.url, action, secret: ADMIN_SECRET, bodies: bodiesFile(s, bodies), expect, cpuPid: svc.proc.pid, ...extra });
 
 // Keys issued before the load and not used by it (the bench seeds its cold keys this way).
 await issueKeys(svc.api, owner.session, Number(args['extra-keys']));
@@ -58,7 +58,7 @@ switch (args.scenario) {
     throw new Error(`unknown scenario ${args.scenario}`);
 }
 await stopService(svc);
-console.log(`${args.scenario}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p90 ${result.p90} ms, p99 ${result.p99} ms, max ${result.max} ms, ${result.non2xx} non-2xx, ${result.mismatches} mismatches`);
+console.log(`${args.scenario}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p90 ${result.p90} ms, p99 ${result.p99} ms, max ${result.max} ms, ${result.non2xx} non-2xx, ${result.mismatches} mismatches, CPU ${result.cpuUsPerReq?.toFixed(0)} µs/req`);
 if (args['no-profile']) process.exit(0);
 
 /** `fastify` or `@scope/name` from a path inside node_modules. */
