@@ -3,13 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ChangeStamp, ReadMemo, STAMP_COLUMNS, stampedBefore } from '../../src/db/sqlite/read-memo.js';
+import { ChangeStamp, ReadMemo } from '../../src/db/sqlite/read-memo.js';
 
-/**
- * A real SQLite file in WAL mode with one table, and a memo over `SELECT … WHERE id = ?`, its
- * stamp either selected with the row (STAMP_COLUMNS) or taken before the read (stampedBefore).
- */
-function setup(t: { teardown(fn: () => unknown): void }, max?: number, mode: Mode = 'with the row') {
+/** A real SQLite file in WAL mode with one table, and a memo over `SELECT … WHERE id = ?`. */
+function setup(t: { teardown(fn: () => unknown): void }, max?: number) {
   const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-memo-'));
   const file = path.join(dir, 'memo.sqlite');
   const db = new Database(file);
@@ -17,32 +14,19 @@ function setup(t: { teardown(fn: () => unknown): void }, max?: number, mode: Mod
   db.exec('CREATE TABLE k (id TEXT PRIMARY KEY, revoked INTEGER NOT NULL, extra TEXT NOT NULL)');
   const insert = db.prepare('INSERT INTO k VALUES (?, 0, ?)');
   for (const id of ['a', 'b', 'c']) insert.run(id, '{"tags":["x"]}');
-  type Row = { id: string; revoked: number; extra: string };
-  const select = db.prepare<[string], Row>('SELECT * FROM k WHERE id = ?');
-  const selectStamped = db.prepare<[string], Row & { stampOthers: number; stampOwn: number }>(`SELECT *, ${STAMP_COLUMNS} FROM k WHERE id = ?`);
-  const valueOf = (r: Row) => ({ id: r.id, revoked: r.revoked, extra: JSON.parse(r.extra) as { tags: string[] } });
+  const select = db.prepare<[string], { id: string; revoked: number; extra: string }>('SELECT * FROM k WHERE id = ?');
   let reads = 0;
-  const stamp = new ChangeStamp(db);
-  const memo = new ReadMemo(stamp, mode === 'with the row'
-    ? (id: string) => {
-      reads++;
-      const r = selectStamped.get(id);
-      return r && { others: r.stampOthers, own: r.stampOwn, value: valueOf(r) };
-    }
-    : stampedBefore(stamp, (id: string) => {
-      reads++;
-      const r = select.get(id);
-      return r && valueOf(r);
-    }), max);
+  const memo = new ReadMemo(new ChangeStamp(db), (id: string) => {
+    reads++;
+    const r = select.get(id);
+    return r && { ...r, extra: JSON.parse(r.extra) as { tags: string[] } };
+  }, max);
   t.teardown(() => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
   return { db, file, memo, reads: () => reads };
 }
-
-type Mode = 'with the row' | 'before the read';
-const modes: Mode[] = ['with the row', 'before the read'];
 
 t.test('a repeated read is served from memory while nothing changed', async (t) => {
   const { memo, reads } = setup(t);
@@ -52,9 +36,8 @@ t.test('a repeated read is served from memory while nothing changed', async (t) 
   t.equal(reads(), 1);
 });
 
-for (const mode of modes) {
-  t.test(`stamp ${mode}: ` + "a change by this connection is seen by the next read (total_changes)", async (t) => {
-  const { db, memo, reads } = setup(t, undefined, mode);
+t.test("a change by this connection is seen by the next read (total_changes)", async (t) => {
+  const { db, memo, reads } = setup(t);
   memo.get('a');
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
   t.equal(memo.get('a')?.revoked, 1);
@@ -63,12 +46,10 @@ for (const mode of modes) {
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'b'").run();
   memo.get('a');
   t.equal(reads(), 3);
-  });
-}
+});
 
-for (const mode of modes) {
-  t.test(`stamp ${mode}: ` + 'a commit by another connection (another process, the CLI) is seen by the next read (data_version)', async (t) => {
-  const { file, memo, reads } = setup(t, undefined, mode);
+t.test('a commit by another connection (another process, the CLI) is seen by the next read (data_version)', async (t) => {
+  const { file, memo, reads } = setup(t);
   memo.get('a');
   const other = new Database(file);
   t.teardown(() => other.close());
@@ -77,12 +58,10 @@ for (const mode of modes) {
   t.equal(reads(), 2);
   t.equal(memo.get('a')?.revoked, 1);
   t.equal(reads(), 2, 'and kept again until the next change');
-  });
-}
+});
 
-for (const mode of modes) {
-  t.test(`stamp ${mode}: ` + 'a rolled back change still invalidates (never kept wrongly)', async (t) => {
-  const { db, memo, reads } = setup(t, undefined, mode);
+t.test('a rolled back change still invalidates (never kept wrongly)', async (t) => {
+  const { db, memo, reads } = setup(t);
   memo.get('a');
   t.throws(() => db.transaction(() => {
     db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
@@ -90,12 +69,10 @@ for (const mode of modes) {
   })());
   t.equal(memo.get('a')?.revoked, 0);
   t.equal(reads(), 2);
-  });
-}
+});
 
-for (const mode of modes) {
-  t.test(`stamp ${mode}: ` + 'nothing found is never kept; a row deleted since is forgotten', async (t) => {
-  const { db, memo, reads } = setup(t, undefined, mode);
+t.test('nothing found is never kept; a row deleted since is forgotten', async (t) => {
+  const { db, memo, reads } = setup(t);
   t.equal(memo.get('zz'), undefined);
   t.equal(memo.get('zz'), undefined);
   t.equal(reads(), 2);
@@ -103,8 +80,7 @@ for (const mode of modes) {
   db.prepare("DELETE FROM k WHERE id = 'a'").run();
   t.equal(memo.get('a'), undefined);
   t.equal(memo.size, 0);
-  });
-}
+});
 
 t.test('bounded: the oldest entries go first, one in use stays', async (t) => {
   const { db, memo, reads } = setup(t, 4);

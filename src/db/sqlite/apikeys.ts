@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
 import { and, eq, isNull, sql } from 'drizzle-orm';
-import type { ApiKeyStore, ApiKeyVerifyRow, NewApiKey, UsageUpdate } from '../store/apikeys.js';
+import type { ApiKeyStore, NewApiKey, UsageUpdate } from '../store/apikeys.js';
 import { auditWriter } from './audit.js';
 import { groupCommit } from './group-commit.js';
-import { ReadMemo, STAMP_COLUMNS, type ChangeStamp, type Stamped } from './read-memo.js';
+import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, refreshTokens } from './schema.js';
 
@@ -37,24 +37,16 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
   // better-sqlite3 statement: drizzle's row mapping cost about as much as the read itself (issue 7).
   const forVerify = raw.prepare<[string], {
     tokenHash: string; revokedAt: number | null; revokedReason: string | null; role: string;
-    userRole: string | null; userActive: 0 | 1 | null; userLocked: 0 | 1 | null; stampOthers: number; stampOwn: number;
+    userRole: string | null; userActive: 0 | 1 | null; userLocked: 0 | 1 | null;
   }>(`SELECT k.token_hash AS tokenHash, k.revoked_at AS revokedAt, k.revoked_reason AS revokedReason, k.role AS role,
-      u.role AS userRole, u.is_active AS userActive, u.admin_locked AS userLocked, ${STAMP_COLUMNS}
+      u.role AS userRole, u.is_active AS userActive, u.admin_locked AS userLocked
     FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.id = ?`);
   // Revocation and owner state, kept while the database is unchanged (read-memo.ts: any commit
-  // by any connection, this one included, makes the next verify read again). The stamp comes
-  // with the row: a key never seen costs one statement.
+  // by any connection, this one included, makes the next verify read again).
   const flag = (v: 0 | 1 | null) => (v === null ? null : v === 1);
-  const forVerifyMemo = new ReadMemo(stamp, (id: string): Stamped<ApiKeyVerifyRow> | undefined => {
+  const forVerifyMemo = new ReadMemo(stamp, (id: string) => {
     const r = forVerify.get(id);
-    return r && {
-      others: r.stampOthers,
-      own: r.stampOwn,
-      value: {
-        tokenHash: r.tokenHash, revokedAt: r.revokedAt, revokedReason: r.revokedReason, role: r.role,
-        userRole: r.userRole, userActive: flag(r.userActive), userLocked: flag(r.userLocked),
-      },
-    };
+    return r && { ...r, userActive: flag(r.userActive), userLocked: flag(r.userLocked) };
   });
   const writeAudit = auditWriter(db);
   const grouped = groupCommit(raw);

@@ -16,13 +16,10 @@ import { BoundedMap } from '../../bounded-map.js';
  * committed by any instance is seen by the next verify of every instance. Taking the stamp costs
  * a read transaction (a lock, no b-tree), about half of an indexed read.
  *
- * A read that can carry the stamp selects it with the row (`STAMP_COLUMNS`): one statement, one
- * read transaction, so the stamp and the row come from the same snapshot, and a never-seen key
- * costs one trip into SQLite, not three. A read that cannot (a drizzle query) is stamped before
- * it runs (`stampedBefore`): a commit that lands between the two leaves the entry with an older
- * stamp (read again next time), never a newer stamp on older data. Every SQLite write of this
- * process is a synchronous better-sqlite3 call (transactions included), so no read of this
- * connection can see a transaction half done.
+ * The stamp is taken before the read: a commit that lands between the two leaves the entry with
+ * an older stamp (read again next time), never a newer stamp on older data. Every SQLite write
+ * of this process is a synchronous better-sqlite3 call (transactions included), so no read of
+ * this connection can see a transaction half done.
  *
  * Values are frozen (deeply) before they are kept: callers share them.
  */
@@ -48,55 +45,39 @@ export class ChangeStamp {
   }
 }
 
-/** A value read, with the stamp the database had when it was read. */
-export interface Stamped<V> {
+interface Entry<V> {
   others: number;
   own: number;
   value: V;
-}
-
-/**
- * The stamp as two more columns of a SELECT (`stampOthers`, `stampOwn`), read in the same
- * transaction as the row. `pragma_data_version` is `PRAGMA data_version` as a table.
- */
-export const STAMP_COLUMNS = '(SELECT data_version FROM pragma_data_version) AS stampOthers, total_changes() AS stampOwn';
-
-/** An uncached read that cannot carry the stamp columns, stamped just before it runs. */
-export function stampedBefore<K, V>(stamp: ChangeStamp, read: (key: K) => V | undefined): (key: K) => Stamped<V> | undefined {
-  return (key) => {
-    const others = stamp.others();
-    const own = stamp.own();
-    const value = read(key);
-    return value === undefined ? undefined : { others, own, value };
-  };
 }
 
 /** Default bound of each memo (entries; bounded-map.ts: the oldest half is dropped at once). */
 export const READ_MEMO_ENTRIES = 10_000;
 
 export class ReadMemo<K, V extends object> {
-  private readonly entries: BoundedMap<K, Stamped<V>>;
+  private readonly entries: BoundedMap<K, Entry<V>>;
 
-  /** `read` is the uncached, stamped read; undefined answers (nothing found) are never kept. */
+  /** `read` is the uncached read; undefined answers (nothing found) are never kept. */
   constructor(
     private readonly stamp: ChangeStamp,
-    private readonly read: (key: K) => Stamped<V> | undefined,
+    private readonly read: (key: K) => V | undefined,
     max = READ_MEMO_ENTRIES,
   ) {
     this.entries = new BoundedMap(max);
   }
 
   get(key: K): V | undefined {
+    const others = this.stamp.others();
+    const own = this.stamp.own();
     const hit = this.entries.get(key);
-    if (hit !== undefined && hit.others === this.stamp.others() && hit.own === this.stamp.own()) return hit.value;
-    const read = this.read(key);
-    if (read === undefined) {
+    if (hit !== undefined && hit.others === others && hit.own === own) return hit.value;
+    const value = this.read(key);
+    if (value === undefined) {
       if (hit !== undefined) this.entries.delete(key);
       return undefined;
     }
-    deepFreeze(read.value);
-    this.entries.set(key, read);
-    return read.value;
+    this.entries.set(key, { others, own, value: deepFreeze(value) });
+    return value;
   }
 
   get size(): number {

@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { SessionStore } from '../store/sessions.js';
 import type { Session, User } from '../types.js';
 import { auditWriter } from './audit.js';
-import { ReadMemo, STAMP_COLUMNS, type ChangeStamp } from './read-memo.js';
+import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import type { SqliteDb } from './db.js';
 import { apiKeys, sessions, users } from './schema.js';
 
@@ -32,7 +32,6 @@ interface SessionUserRow {
   u_role: string; u_is_active: number; u_email_verified: number; u_extra: string; u_admin_locked: number;
   u_role_before_lock: string | null; u_failed_logins: number; u_last_failed_login_at: number | null;
   u_temp_locked_until: number | null; u_created_at: number; u_updated_at: number; u_last_login_at: number | null;
-  stampOthers: number; stampOwn: number;
 }
 
 const SESSION_USER_SQL = `SELECT
@@ -43,8 +42,7 @@ const SESSION_USER_SQL = `SELECT
   u.email_verified AS u_email_verified, u.extra AS u_extra, u.admin_locked AS u_admin_locked,
   u.role_before_lock AS u_role_before_lock, u.failed_logins AS u_failed_logins,
   u.last_failed_login_at AS u_last_failed_login_at, u.temp_locked_until AS u_temp_locked_until,
-  u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.last_login_at AS u_last_login_at,
-  ${STAMP_COLUMNS}
+  u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.last_login_at AS u_last_login_at
 FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`;
 
 /** The row as the drizzle schema would map it (JSON parsed, 0/1 as booleans). */
@@ -68,11 +66,11 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
   const byToken = db.select().from(sessions).where(eq(sessions.tokenHash, sql.placeholder('h'))).prepare();
   // session_exists, and every session-bound action: the session and its user in one read. A raw
   // statement: drizzle's mapping of the 25 columns was a quarter of a session_exists (issue 7).
-  // Kept while the database is unchanged (read-memo.ts); the stamp is read with the row.
+  // Kept while the database is unchanged (read-memo.ts).
   const withUser = raw.prepare<[string], SessionUserRow>(SESSION_USER_SQL);
   const withUserMemo = new ReadMemo(stamp, (tokenHash: string) => {
     const row = withUser.get(tokenHash);
-    return row && { others: row.stampOthers, own: row.stampOwn, value: sessionWithUser(row) };
+    return row && sessionWithUser(row);
   });
   const writeAudit = auditWriter(db);
   return {

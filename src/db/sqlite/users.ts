@@ -3,7 +3,7 @@ import { ConflictError } from '../errors.js';
 import type { NewUser, UserStore } from '../store/users.js';
 import type { AuditEvent } from '../types.js';
 import { auditWriter } from './audit.js';
-import { ReadMemo, stampedBefore, type ChangeStamp } from './read-memo.js';
+import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import { isUniqueViolation, type SqliteDb } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
 import { sessions, userTokens, users } from './schema.js';
@@ -33,7 +33,7 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
   // Hot-path reads, prepared once (check_access, every session-bound action, login).
   const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare();
   // check_access and check_limit read the acting user on every call (read-memo.ts).
-  const byIdMemo = new ReadMemo(stamp, stampedBefore(stamp, (id: number) => byId.get({ id })));
+  const byIdMemo = new ReadMemo(stamp, (id: number) => byId.get({ id }));
   const byEmail = db.select().from(users).where(eq(users.email, sql.placeholder('email'))).prepare();
   const bySystemId = db.select().from(users).where(eq(users.systemId, sql.placeholder('systemId'))).prepare();
   return {
