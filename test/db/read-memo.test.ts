@@ -28,83 +28,99 @@ function setup(t: { teardown(fn: () => unknown): void }, max?: number) {
   return { db, file, memo, reads: () => reads };
 }
 
-t.test('a repeated read is served from memory while nothing changed', async (t) => {
+/** Reads `id` twice: the second read is the one the memo keeps (a first read is not kept). */
+function keep(memo: ReturnType<typeof setup>['memo'], id: string): void {
+  memo.get(id);
+  memo.get(id);
+}
+
+t.test('a key is kept from its second read; then served from memory while nothing changed', async (t) => {
   const { memo, reads } = setup(t);
   t.equal(memo.get('a')?.revoked, 0);
+  t.equal(memo.size, 0, 'a first read is not kept');
+  t.equal(memo.get('a')?.revoked, 0);
+  t.equal(memo.size, 1, 'the second is');
   t.equal(memo.get('a')?.revoked, 0);
   t.equal(memo.get('a')?.revoked, 0);
-  t.equal(reads(), 1);
+  t.equal(reads(), 2);
 });
 
 t.test("a change by this connection is seen by the next read (total_changes)", async (t) => {
   const { db, memo, reads } = setup(t);
-  memo.get('a');
+  keep(memo, 'a');
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
   t.equal(memo.get('a')?.revoked, 1);
-  t.equal(reads(), 2);
+  t.equal(reads(), 3);
   // An unrelated row's change also empties it (any write invalidates everything).
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'b'").run();
   memo.get('a');
-  t.equal(reads(), 3);
+  t.equal(reads(), 4);
 });
 
 t.test('a commit by another connection (another process, the CLI) is seen by the next read (data_version)', async (t) => {
   const { file, memo, reads } = setup(t);
-  memo.get('a');
+  keep(memo, 'a');
   const other = new Database(file);
   t.teardown(() => other.close());
   other.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
   t.equal(memo.get('a')?.revoked, 1, 'the other connection\'s revocation is seen at once');
-  t.equal(reads(), 2);
+  t.equal(reads(), 3);
   t.equal(memo.get('a')?.revoked, 1);
-  t.equal(reads(), 2, 'and kept again until the next change');
+  t.equal(reads(), 3, 'and kept again until the next change');
 });
 
 t.test('a rolled back change still invalidates (never kept wrongly)', async (t) => {
   const { db, memo, reads } = setup(t);
-  memo.get('a');
+  keep(memo, 'a');
   t.throws(() => db.transaction(() => {
     db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
     throw new Error('abort');
   })());
   t.equal(memo.get('a')?.revoked, 0);
-  t.equal(reads(), 2);
+  t.equal(reads(), 3);
 });
 
 t.test('nothing found is never kept; a row deleted since is forgotten', async (t) => {
   const { db, memo, reads } = setup(t);
   t.equal(memo.get('zz'), undefined);
   t.equal(memo.get('zz'), undefined);
-  t.equal(reads(), 2);
-  memo.get('a');
+  t.equal(memo.get('zz'), undefined);
+  t.equal(reads(), 3);
+  keep(memo, 'a');
+  t.equal(memo.size, 1);
   db.prepare("DELETE FROM k WHERE id = 'a'").run();
   t.equal(memo.get('a'), undefined);
   t.equal(memo.size, 0);
 });
 
 t.test('bounded: the oldest entries go first, one in use stays', async (t) => {
-  const { db, memo, reads } = setup(t, 4);
-  db.prepare("INSERT INTO k VALUES ('d', 0, '{}')").run();
+  const { db, memo, reads } = setup(t, 8);
+  const ids = Array.from({ length: 20 }, (_, i) => `r${i}`);
+  for (const id of ids) db.prepare("INSERT INTO k VALUES (?, 0, '{}')").run(id);
+  keep(memo, 'a');
+  let most = 0;
+  for (const id of ids) {
+    keep(memo, id);
+    memo.get('a');
+    most = Math.max(most, memo.size);
+  }
+  t.ok(most <= 8, `never more than 8 entries (${most})`);
+  const before = reads();
   memo.get('a');
-  memo.get('b'); // half of the bound reached: a and b are the older half
-  memo.get('a'); // in use: back among the newer
-  memo.get('c');
-  memo.get('d'); // b is dropped with the older half
-  t.ok(memo.size <= 4);
-  t.equal(reads(), 4, 'a was served from the memo');
-  memo.get('a');
-  memo.get('d');
-  t.equal(reads(), 4, 'a and d are kept');
-  memo.get('b');
-  t.equal(reads(), 5, 'b was dropped');
+  memo.get('r19');
+  t.equal(reads(), before, 'the key in use and the newest are served from memory');
+  memo.get('r0');
+  t.equal(reads(), before + 1, 'the oldest was dropped');
 });
 
-t.test('kept values are frozen, deeply: callers share them', async (t) => {
+t.test('kept values are frozen, deeply: callers share them; a first read is the caller\'s own', async (t) => {
   const { memo } = setup(t);
+  t.notOk(Object.isFrozen(memo.get('a')!), 'not kept, not frozen');
   const a = memo.get('a')!;
   t.ok(Object.isFrozen(a));
   t.ok(Object.isFrozen(a.extra.tags));
   t.throws(() => {
     (a as { revoked: number }).revoked = 1;
   }, TypeError);
+  t.equal(memo.get('a'), a, 'the same object again');
 });
