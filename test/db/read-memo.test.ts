@@ -16,7 +16,8 @@ function setup(t: { teardown(fn: () => unknown): void }, max?: number) {
   for (const id of ['a', 'b', 'c']) insert.run(id, '{"tags":["x"]}');
   const select = db.prepare<[string], { id: string; revoked: number; extra: string }>('SELECT * FROM k WHERE id = ?');
   let reads = 0;
-  const memo = new ReadMemo(new ChangeStamp(db), (id: string) => {
+  const stamp = new ChangeStamp(db);
+  const memo = new ReadMemo(stamp, (id: string) => {
     reads++;
     const r = select.get(id);
     return r && { ...r, extra: JSON.parse(r.extra) as { tags: string[] } };
@@ -25,7 +26,7 @@ function setup(t: { teardown(fn: () => unknown): void }, max?: number) {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { db, file, memo, reads: () => reads };
+  return { db, file, memo, stamp, reads: () => reads };
 }
 
 /** Reads `id` twice: the second read is the one the memo keeps (a first read is not kept). */
@@ -55,6 +56,25 @@ t.test("a change by this connection is seen by the next read (total_changes)", a
   db.prepare("UPDATE k SET revoked = 1 WHERE id = 'b'").run();
   memo.get('a');
   t.equal(reads(), 4);
+});
+
+t.test('a write run through stamp.unseen (the usage flush) leaves kept entries valid; the next write does not', async (t) => {
+  const { db, memo, stamp, reads } = setup(t);
+  db.exec('ALTER TABLE k ADD COLUMN uses INTEGER NOT NULL DEFAULT 0');
+  keep(memo, 'a');
+  const bump = db.prepare("UPDATE k SET uses = uses + 1 WHERE id = 'a'");
+  t.equal(stamp.unseen(() => bump.run().changes), 1, 'the write ran and its result is returned');
+  t.equal(memo.get('a')?.revoked, 0);
+  t.equal(reads(), 2, 'served from memory after the unseen write');
+  t.throws(() => stamp.unseen(() => db.transaction(() => {
+    bump.run();
+    throw new Error('abort');
+  })()), /abort/);
+  memo.get('a');
+  t.equal(reads(), 2, 'a failed unseen write leaves it valid too');
+  db.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
+  t.equal(memo.get('a')?.revoked, 1, 'an ordinary write is seen by the next read');
+  t.equal(reads(), 3);
 });
 
 t.test('a commit by another connection (another process, the CLI) is seen by the next read (data_version)', async (t) => {

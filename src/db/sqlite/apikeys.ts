@@ -96,7 +96,8 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
     },
     async recordUsage(updates) {
       if (updates.length === 0) return;
-      addUsages(updates);
+      // No memo reads use_count or last_used_at: the memoised rows stay valid (read-memo.ts).
+      stamp.unseen(() => addUsages(updates));
     },
     async getRefreshToken(tokenHash) {
       return db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).get();
