@@ -23,13 +23,14 @@ export interface OpenedKey {
 const SLOT_CHARS = 22;
 
 /**
- * Bounded cache of decrypt-and-verify results (bounded-map.ts: the oldest half goes at once, a key
- * in use stays; a key evicted while in use is opened again, ~25 µs). An entry is found by the key's last 22 characters (its JWE
- * authentication tag) and served only when the whole key string equals the one it was opened
- * from, never by `jti` alone, so a tampered key never hits an entry of the genuine one. (The Map
- * hashed the whole 800-character string of every request otherwise, 1.5 µs; a different key with
- * the same tail only shares the slot: a miss, then a replacement.) No hash of the key: the entry
- * already holds the decrypted claims, `tkn` included, so the string adds no secret.
+ * Bounded cache of decrypt-and-verify results (bounded-map.ts: the oldest half goes at once, a
+ * key in use stays; a key evicted while in use is opened again, ~25 µs). An entry is found by
+ * the key's last 22 characters (its JWE authentication tag) and served only when the whole key
+ * string equals the one it was opened from, never by `jti` alone, so a tampered key never hits
+ * an entry of the genuine one. (The Map hashed the whole 800-character string of every request
+ * otherwise, 1.5 µs; a different key with the same tail only shares the slot: a miss, then a
+ * replacement.) No hash of the key: the entry already holds the decrypted claims, `tkn`
+ * included, so the string adds no secret.
  * Entries die at the key's `exp`. Only the cryptographic result (and what derives from it) is
  * cached here: revocation and the owner's state come from the store on every verify (on SQLite
  * through its read memo, see db/sqlite/read-memo.ts). 10,000 entries ≈ 20 MB at most.

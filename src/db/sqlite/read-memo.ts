@@ -36,6 +36,8 @@ import { BoundedMap } from '../../bounded-map.js';
 export class ChangeStamp {
   private readonly dataVersion: Database.Statement<[], number>;
   private readonly totalChanges: Database.Statement<[], number>;
+  /** Changes made through `unseen`, left out of `own()`. */
+  private unseenChanges = 0;
 
   constructor(raw: Database.Database) {
     this.dataVersion = raw.prepare<[], number>('PRAGMA data_version').pluck();
@@ -51,8 +53,6 @@ export class ChangeStamp {
   own(): number {
     return this.totalChanges.get()! - this.unseenChanges;
   }
-
-  private unseenChanges = 0;
 
   /**
    * Runs a synchronous write that no memoised read can see, and leaves the stamp as it was: the
