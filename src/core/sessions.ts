@@ -38,13 +38,6 @@ export interface SessionMatch {
   userAgent?: string;
 }
 
-/** The session behind a token hash with its user: one read when the store offers it, else two. */
-async function sessionWithUser(store: Store, hash: string): Promise<{ session: Session; user: User | undefined } | undefined> {
-  if (store.sessions.getWithUserByTokenHash) return store.sessions.getWithUserByTokenHash(hash);
-  const session = await store.sessions.getByTokenHash(hash);
-  return session && { session, user: await store.users.getById(session.userId) };
-}
-
 /**
  * Validates a presented session token: known, not expired, its user still exists, and (when
  * asked) the same user, IP and user agent as the request. Used by every action that acts for a
@@ -52,7 +45,7 @@ async function sessionWithUser(store: Store, hash: string): Promise<{ session: S
  */
 export async function findSession(store: Store, token: string, now: number, match: SessionMatch = {}): Promise<SessionLookup> {
   const hash = hashToken(token);
-  const found = await sessionWithUser(store, hash);
+  const found = await store.sessions.getWithUserByTokenHash(hash);
   if (!found || !safeEqual(found.session.tokenHash, hash)) return { ok: false, reason: 'unknown' };
   const { session, user } = found;
   if (session.expiresAt <= now) return { ok: false, reason: 'expired' };

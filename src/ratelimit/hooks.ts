@@ -95,13 +95,9 @@ async function subjectsOf(app: FastifyInstance, body: unknown): Promise<Subjects
   if (typeof b.email === 'string') s.email = b.email;
   if (typeof b.user_id === 'number') s.user = b.user_id;
   if (typeof b.session_token === 'string') {
-    // The read the action's handler makes next where the store has it (SQLite: the handler's
-    // read is then served from the read memo, one trip into the database instead of two).
-    const sessions = app.store.sessions;
-    const tokenHash = hashToken(b.session_token);
-    const session = sessions.getWithUserByTokenHash
-      ? (await sessions.getWithUserByTokenHash(tokenHash))?.session
-      : await sessions.getByTokenHash(tokenHash);
+    // The read the action's handler makes next (findSession): on SQLite the handler's is then
+    // served from the read memo, one trip into the database instead of two.
+    const session = (await app.store.sessions.getWithUserByTokenHash(hashToken(b.session_token)))?.session;
     if (session !== undefined) {
       s.sessionIp = session.ipAddress;
       s.sessionUser = session.userId;

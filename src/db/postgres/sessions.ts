@@ -44,6 +44,11 @@ export function pgSessionStore(db: PgDb): SessionStore {
       const [row] = await db.select().from(sessions).where(eq(sessions.tokenHash, tokenHash));
       return row;
     },
+    async getWithUserByTokenHash(tokenHash) {
+      const [row] = await db.select({ session: sessions, user: users }).from(sessions)
+        .leftJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.tokenHash, tokenHash));
+      return row && { session: row.session, user: row.user ?? undefined };
+    },
     async delete(id, now, audit) {
       return db.transaction(async (tx) => {
         const n = await deleteSessionsWhere(tx, eq(sessions.id, id), now);

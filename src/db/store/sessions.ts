@@ -27,9 +27,9 @@ export interface SessionStore {
   getByTokenHash(tokenHash: string): Promise<Session | undefined>;
   /**
    * `getByTokenHash` with the session's user in the same read (undefined `user` when it no longer
-   * exists). Optional: `findSession` falls back to two reads when a store does not have it.
+   * exists): the read of every session-bound action (`findSession`) and of its rate-limit hook.
    */
-  getWithUserByTokenHash?(tokenHash: string): Promise<{ session: Session; user: User | undefined } | undefined>;
+  getWithUserByTokenHash(tokenHash: string): Promise<{ session: Session; user: User | undefined } | undefined>;
   /** Deletes the session (and revokes its session-bound API keys). False if it did not exist. */
   delete(id: string, now: number, audit?: AuditEvent): Promise<boolean>;
   /** Unexpired sessions of a user, oldest first. */
