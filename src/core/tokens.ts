@@ -1,4 +1,5 @@
-import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
+import { secureRandomBytes } from '../crypto/random.js';
 
 /**
  * Random secrets and their at-rest form. Every token handed out (sessions, API key `tkn`,
@@ -8,12 +9,12 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 256 random bits, base64url (43 characters), with an optional readable prefix. */
 export function newToken(prefix = ''): string {
-  return prefix + randomBytes(32).toString('base64url');
+  return prefix + secureRandomBytes(32).toString('base64url');
 }
 
 /** Opaque public id (sessions, clients, key ids): 128 random bits. */
 export function newId(prefix = ''): string {
-  return prefix + randomBytes(16).toString('base64url');
+  return prefix + secureRandomBytes(16).toString('base64url');
 }
 
 /** SHA-256 hex of a token. Tokens are high-entropy, so a fast unsalted hash is the right tool. */

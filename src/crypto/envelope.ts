@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHmac, KeyObject, randomBytes, timingSafeEqual, type webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, KeyObject, timingSafeEqual, type webcrypto } from 'node:crypto';
 import { CompactSign, compactVerify, type CryptoKey } from 'jose';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ENCRYPTION_ALG, type Keyring, type LoadedKey } from './keyring.js';
+import { secureRandomBytes } from './random.js';
 
 /*
  * The API-key envelope (SPEC §4.1): `azk_` + a compact JWE (`alg: dir`, `enc: A256GCM`, `kid`)
@@ -69,7 +70,7 @@ async function sign(payload: string, sig: LoadedKey): Promise<string> {
 /** JWE compact serialisation with `alg: dir`: header, empty encrypted key, IV, ciphertext, tag. */
 function encryptDir(plaintext: string, encKey: LoadedKey): string {
   const header = b64url(JSON.stringify({ alg: 'dir', enc: ENCRYPTION_ALG, kid: encKey.kid, cty: 'JWT' }));
-  const iv = randomBytes(12);
+  const iv = secureRandomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', keyObject(encKey.key), iv);
   cipher.setAAD(Buffer.from(header, 'ascii'));
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
