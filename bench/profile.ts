@@ -14,11 +14,14 @@ import { ADMIN_SECRET, startService, stopService } from './service.js';
  *   npm run build && node --import tsx bench/profile.ts --scenario verify [--seconds 8] [--top 40] [--no-profile]
  *
  * Scenarios: verify (1,000 repeat keys), cold (never-repeated keys), session_exists,
- * check_access, issue. A diagnosis tool for docs/performance.md, not part of `npm run bench`.
+ * check_access, issue. `--rate-limits` runs the service with the built-in limits (the default of
+ * a real deployment; the bench turns them off) for session_exists and check_access: the key
+ * scenarios seed more keys than the per-user issue limit allows. A diagnosis tool for
+ * docs/performance.md, not part of `npm run bench`.
  */
 
 const { values: args } = parseArgs({
-  options: { scenario: { type: 'string', default: 'verify' }, 'no-profile': { type: 'boolean' }, 'extra-keys': { type: 'string', default: '0' }, seconds: { type: 'string', default: '8' }, top: { type: 'string', default: '40' } },
+  options: { scenario: { type: 'string', default: 'verify' }, 'no-profile': { type: 'boolean' }, 'rate-limits': { type: 'boolean' }, 'extra-keys': { type: 'string', default: '0' }, seconds: { type: 'string', default: '8' }, top: { type: 'string', default: '40' } },
 });
 const seconds = Number(args.seconds);
 const tmp = mkdtempSync(path.join(tmpdir(), 'authnzd-profile-'));
@@ -28,7 +31,12 @@ const dataDir = path.join(tmp, 'data');
 mkdirSync(dataDir);
 const s: Settings = { quick: true, tmp, measure: seconds, warmup: 1, pairedMeasure: 2, connections: 10 };
 
-const svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), nodeArgs: args['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+if (args['rate-limits'] && !['session_exists', 'check_access'].includes(args.scenario)) {
+  throw new Error('--rate-limits: only with --scenario session_exists or check_access (the others seed more keys than the limits allow)');
+}
+// `{}`: no overrides, the built-in limits.
+const env = args['rate-limits'] ? { AUTHNZD_RATE_LIMITS: '{}' } : undefined;
+const svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), env, nodeArgs: args['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
 const owner = await signUp(svc.api, 'owner@profile.example.test');
 const load = (action: string, bodies: string[], expect: string, extra: object = {}) =>
   runLoad(s, { url: svc.url, action, secret: ADMIN_SECRET, bodies: bodiesFile(s, bodies), expect, cpuPid: svc.proc.pid, ...extra });

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import { hashToken } from '../core/tokens.js';
 import { ApiError } from '../errors.js';
 import { clientLimit, defaultClientLimits } from './defaults.js';
-import { endUserLimits, ruleKey, type Subjects } from './end-user.js';
+import { endUserLimits, ruleKey, type EndUserRule, type Subjects } from './end-user.js';
 import type { LimitResult, Limiter } from './limiter.js';
 import { loginThrottle } from './login-throttle.js';
 
@@ -32,6 +32,15 @@ export default fp(async (v1: FastifyInstance) => {
     if (!(action in defaultClientLimits)) v1.log.warn({ action }, 'AUTHNZD_RATE_LIMITS names an unknown action');
   }
 
+  // Each action route gets its limit as numbers (registered before the plugin, this onRoute hook
+  // runs first): @fastify/rate-limit awaits `max` and `timeWindow` on every request when they are
+  // functions. Routes without an action (none in /v1 today) keep the fallback functions.
+  v1.addHook('onRoute', (route) => {
+    const action = route.config?.action;
+    if (action === undefined || route.config?.rateLimit !== undefined) return;
+    const { max, window } = clientLimit(action, overrides)!;
+    route.config = { ...route.config, rateLimit: { max, timeWindow: window * 1000 } };
+  });
   const rule = (req: FastifyRequest) => clientLimit(req.routeOptions.config.action ?? '', overrides)!;
   await v1.register(fastifyRateLimit, {
     global: true,
@@ -50,14 +59,25 @@ export default fp(async (v1: FastifyInstance) => {
   }
 
   v1.decorateRequest('rateLimitOnSuccess', undefined);
-  v1.addHook('preHandler', async (req, reply) => {
+  // Callback-style hooks that return at once for the actions without end-user rules (the
+  // decisions frontends make on every request): an async hook costs a promise per request.
+  v1.addHook('preHandler', (req, reply, done) => {
     const action = req.routeOptions.config.action;
     const rules = action === undefined ? undefined : endUserLimits[action];
-    if (rules === undefined) return;
+    if (action === undefined || rules === undefined) return done();
+    checkEndUser(req, reply, action, rules).then(() => done(), done);
+  });
+  v1.addHook('onResponse', (req, reply, done) => {
+    const after = req.rateLimitOnSuccess;
+    if (after === undefined || reply.statusCode >= 300) return done();
+    recordSuccess(after).then(() => done(), done);
+  });
+
+  async function checkEndUser(req: FastifyRequest, reply: FastifyReply, action: string, rules: readonly EndUserRule[]): Promise<void> {
     const subjects = await subjectsOf(v1, req.body);
     const resets: string[] = [];
     for (const r of rules) {
-      const key = ruleKey(action!, r, subjects);
+      const key = ruleKey(action, r, subjects);
       if (key === undefined) continue;
       const result = await limiter.hit(key, r.max, r.window * 1000, clock.now());
       if (!result.allowed) refuse(reply, result);
@@ -68,13 +88,12 @@ export default fp(async (v1: FastifyInstance) => {
       ? { email: subjects.email, ip: subjects.sessionIp }
       : undefined;
     if (resets.length || login) req.rateLimitOnSuccess = { resets, login };
-  });
-  v1.addHook('onResponse', async (req, reply) => {
-    const after = req.rateLimitOnSuccess;
-    if (after === undefined || reply.statusCode >= 300) return;
+  }
+
+  async function recordSuccess(after: NonNullable<FastifyRequest['rateLimitOnSuccess']>): Promise<void> {
     for (const key of after.resets) await limiter.reset(key);
     if (after.login) await loginThrottle.succeeded(limiter, after.login.email, after.login.ip, clock.now());
-  });
+  }
 }, { name: 'rate-limit-hooks', dependencies: ['rate-limit', 'client-auth'] });
 
 /** 429 with the headers of SPEC §6, from the rule that refused. */
@@ -110,10 +129,10 @@ async function subjectsOf(app: FastifyInstance, body: unknown): Promise<Subjects
 function limiterStore(limiter: Limiter, now: () => number) {
   return class LimiterStore implements FastifyRateLimitStore {
     incr(key: string, cb: (err: Error | null, res?: { current: number; ttl: number }) => void, windowMs: number, max: number): void {
-      limiter.hit(key, max, windowMs, now()).then(
-        (r) => cb(null, { current: r.allowed ? max - r.remaining : max + 1, ttl: r.resetMs }),
-        (err: Error) => cb(err),
-      );
+      const answer = (r: LimitResult) => cb(null, { current: r.allowed ? max - r.remaining : max + 1, ttl: r.resetMs });
+      // The in-memory limiter answers at once (no promise); Redis goes through `hit`.
+      if (limiter.hitNow !== undefined) return answer(limiter.hitNow(key, max, windowMs, now()));
+      limiter.hit(key, max, windowMs, now()).then(answer, (err: Error) => cb(err));
     }
     child(): FastifyRateLimitStore {
       return this;
