@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { rssMiB, runToEnd, type Proc } from './proc.js';
 import type { LoadResult } from './load.js';
 import { bodiesFile, check, runLoad, scenario, skipped, type Scenario, type Settings } from './scenarios.js';
+import { pooled } from './report.js';
 import { fillApiKeys, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
 import { ADMIN_SECRET, startBaseline, startService, stopService, type Service } from './service.js';
 
@@ -37,19 +38,31 @@ export async function baselineLoad(s: Settings, b: Baseline, timing: { measure?:
 }
 
 /**
- * A scenario with its own baseline measured right before it: the other users of this machine
- * come and go, and a ratio of two loads a few seconds apart drifts far less than one taken
- * against a baseline measured minutes earlier.
+ * A scenario with its own baseline, measured right before it and again right after it, the two
+ * pooled (`pooled`): the other users of this machine come and go, so a ratio of loads seconds
+ * apart drifts far less than one taken against a baseline measured minutes earlier, and the
+ * baseline on both sides of the scenario follows a drift during it (one baseline before had
+ * moved by a fifth between scenarios of one run: docs/performance.md).
  */
 export async function paired(s: Settings, b: Baseline, name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
-  let base: LoadResult | undefined;
-  try {
-    base = await baselineLoad(s, b, { measure: s.pairedMeasure, warmup: 1 });
-  } catch (err) {
-    process.stderr.write(`bench: paired baseline for ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
-  }
+  const measure = Math.max(1, s.pairedMeasure - 1);
+  const one = async (when: string, warmup: number) => {
+    try {
+      return await baselineLoad(s, b, { measure, warmup });
+    } catch (err) {
+      process.stderr.write(`bench: paired baseline ${when} ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      return undefined;
+    }
+  };
+  const before = await one('before', 1);
   const sc = await scenario(name, fn);
-  if (base && sc.load) sc.baseline = base;
+  // The baseline app stayed warm: no second warm-up.
+  const after = sc.load ? await one('after', 0) : undefined;
+  const runs = [before, after].filter((r): r is LoadResult => r !== undefined);
+  if (runs.length && sc.load) {
+    sc.baseline = pooled(runs);
+    sc.extra = { ...sc.extra, baseline_before_rps: before?.rps ?? null, baseline_after_rps: after?.rps ?? null };
+  }
   return sc;
 }
 

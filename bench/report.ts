@@ -1,3 +1,5 @@
+import type { LoadResult } from './load.js';
+
 /**
  * Pure helpers of the bench: percentiles, ratios, target checks and the markdown table. No I/O,
  * so test/bench-report.test.ts covers them.
@@ -97,4 +99,29 @@ export function targetsTable(targets: readonly Target[]): string {
     }),
     [1, 2, 4],
   );
+}
+
+/**
+ * Several loads of the same thing as one figure: throughput over all their requests and time,
+ * CPU per request weighted by requests, latency percentiles averaged, the worst maximum, the
+ * counts summed. The paired baseline is measured before and after its scenario and pooled so.
+ */
+export function pooled(runs: readonly LoadResult[]): LoadResult {
+  if (runs.length === 0) throw new Error('pooled: no runs');
+  if (runs.length === 1) return runs[0]!;
+  const sum = (f: (r: LoadResult) => number) => runs.reduce((acc, r) => acc + f(r), 0);
+  const mean = (f: (r: LoadResult) => number) => Math.round((sum(f) / runs.length) * 100) / 100;
+  const requests = sum((r) => r.requests);
+  const seconds = sum((r) => r.seconds);
+  const statusCodes: Record<string, number> = {};
+  for (const r of runs) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const withCpu = runs.filter((r) => r.cpuUsPerReq !== undefined);
+  const out: LoadResult = {
+    requests, seconds, rps: requests / seconds,
+    p50: mean((r) => r.p50), p90: mean((r) => r.p90), p99: mean((r) => r.p99), max: Math.max(...runs.map((r) => r.max)),
+    non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts),
+    mismatches: sum((r) => r.mismatches), exhausted: sum((r) => r.exhausted), statusCodes,
+  };
+  if (withCpu.length === runs.length) out.cpuUsPerReq = sum((r) => r.cpuUsPerReq! * r.requests) / requests;
+  return out;
 }

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { fmt, met, median, percentile, ratio, resultsTable, table, targetsTable } from '../../bench/report.js';
+import type { LoadResult } from '../../bench/load.js';
+import { fmt, met, median, percentile, pooled, ratio, resultsTable, table, targetsTable } from '../../bench/report.js';
 
 // The bench's pure helpers only: no timings are asserted anywhere in the suite.
 
@@ -52,4 +53,24 @@ t.test('numbers and tables', async (t) => {
   t.equal(lines[1], '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   t.equal(lines[2], '| baseline | 15,000 | 0.50 | 1.20 | 1.00 | 15,000 | 61 | 1.00 | 12 |  |');
   t.equal(lines[3], '| verify_apikey | — | — | — | — | — | — | — | — | skipped: not available yet |');
+});
+
+t.test('pooled: two baseline loads as one figure (before and after a scenario)', async (t) => {
+  const load = (requests: number, seconds: number, p99: number, cpu: number | undefined, codes: Record<string, number>): LoadResult => ({
+    requests, seconds, rps: requests / seconds, p50: p99 / 4, p90: p99 / 2, p99, max: p99 * 3, non2xx: 1, errors: 0, timeouts: 0,
+    mismatches: 0, exhausted: 0, statusCodes: codes, ...(cpu === undefined ? {} : { cpuUsPerReq: cpu }),
+  });
+  const before = load(20_000, 2, 2, 100, { 200: 20_000 });
+  const after = load(10_000, 2, 4, 130, { 200: 9_999, 500: 1 });
+  const p = pooled([before, after]);
+  t.equal(p.requests, 30_000);
+  t.equal(p.rps, 7_500, 'all requests over all the time, not the mean of the two rates');
+  t.equal(p.p99, 3, 'percentiles averaged');
+  t.equal(p.max, 12, 'the worst maximum');
+  t.equal(p.cpuUsPerReq, 110, 'CPU per request weighted by requests');
+  t.equal(p.non2xx, 2);
+  t.same(p.statusCodes, { 200: 29_999, 500: 1 });
+  t.equal(pooled([before]), before, 'one run is itself');
+  t.equal(pooled([before, load(1, 1, 1, undefined, {})]).cpuUsPerReq, undefined, 'no CPU figure unless every run has one');
+  t.throws(() => pooled([]));
 });
