@@ -2,7 +2,7 @@ import type { LoadResult } from './load.js';
 
 /**
  * Pure helpers of the bench: percentiles, ratios, target checks and the markdown table. No I/O,
- * so test/bench-report.test.ts covers them.
+ * so test/bench/report.test.ts covers them.
  */
 
 export interface Row {
