@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
 import { issueSessionKey, mintApiKey, type IssueRequest } from '../src/core/apikeys.js';
-import { BENCH_IP, BENCH_UA, Api, signUp } from './seed.js';
+import { inProcessApp } from './in-process.js';
+import { BENCH_IP, BENCH_UA } from './seed.js';
 
 /*
  * The issue_apikey logic alone, in process (no HTTP): the real app on a temporary SQLite file,
@@ -20,16 +16,7 @@ import { BENCH_IP, BENCH_UA, Api, signUp } from './seed.js';
 const { values: args } = parseArgs({ options: { keys: { type: 'string', default: '20000' }, batch: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' } } });
 const nKeys = Number(args.keys);
 const batch = Number(args.batch);
-const secret = 'issue-path-bench-secret-0123456789abcdef';
-const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-issue-path-'));
-const config = loadConfig({
-  AUTHNZD_DATA_DIR: dataDir, AUTHNZD_BOOTSTRAP_CLIENT_SECRET: secret, AUTHNZD_ADMIN_EMAIL: 'root@issue-path.example.test',
-  AUTHNZD_ADMIN_PASSWORD: 'Issue-Path-Quartz-Lantern-73', AUTHNZD_PII_SALT: 'issue-path-pii-salt-0123', AUTHNZD_RATE_LIMITS: 'off',
-  AUTHNZD_LOG_LEVEL: 'warn', AUTHNZD_PERMISSIONS: path.resolve(import.meta.dirname, '../permissions.json'),
-}, path.resolve(import.meta.dirname, '..'));
-const app = await buildApp(config);
-const address = await app.listen({ host: '127.0.0.1', port: 0 });
-const owner = await signUp(new Api(address, secret), 'owner@issue-path.example.test');
+const { app, owner, close } = await inProcessApp('issue-path');
 const deps = app.apikeys;
 const req: IssueRequest = {
   sessionToken: owner.session, ipAddress: BENCH_IP, userAgent: BENCH_UA, audience: 'bench-api', subject: 'bench', apiVersion: 1, expiresIn: 86400,
@@ -55,5 +42,4 @@ for (let r = 0; r < Number(args.rounds); r++) {
   const mint = await run(nKeys, () => mintApiKey(deps, { ...req, owner: user, kind: 'session', sessionId: 'sess_bench' }));
   console.log(`round ${r + 1}: issueSessionKey ${issue.toFixed(1)} CPU µs/key (batches of ${batch}); mintApiKey alone ${mint.toFixed(1)} CPU µs/key`);
 }
-await app.close();
-rmSync(dataDir, { recursive: true, force: true });
+await close();

@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
 import { verifyApiKey, verifyApiKeyNow, type VerifyRequest } from '../src/core/apikey-verify.js';
-import { Api, BENCH_IP, BENCH_UA, issueKeys, signUp } from './seed.js';
+import { inProcessApp } from './in-process.js';
+import { BENCH_IP, BENCH_UA, issueKeys } from './seed.js';
 
 /*
  * The verify logic alone, in process (no HTTP): the real app on a temporary SQLite file, keys
@@ -18,17 +14,7 @@ import { Api, BENCH_IP, BENCH_UA, issueKeys, signUp } from './seed.js';
 
 const { values: args } = parseArgs({ options: { keys: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
 const nKeys = Number(args.keys);
-const secret = 'verify-path-bench-secret-0123456789abcdef';
-const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-verify-path-'));
-const config = loadConfig({
-  AUTHNZD_DATA_DIR: dataDir, AUTHNZD_BOOTSTRAP_CLIENT_SECRET: secret, AUTHNZD_ADMIN_EMAIL: 'root@verify-path.example.test',
-  AUTHNZD_ADMIN_PASSWORD: 'Verify-Path-Quartz-Lantern-73', AUTHNZD_PII_SALT: 'verify-path-pii-salt-0123', AUTHNZD_RATE_LIMITS: 'off',
-  AUTHNZD_LOG_LEVEL: 'warn', AUTHNZD_PERMISSIONS: path.resolve(import.meta.dirname, '../permissions.json'),
-}, path.resolve(import.meta.dirname, '..'));
-const app = await buildApp(config);
-const address = await app.listen({ host: '127.0.0.1', port: 0 });
-const api = new Api(address, secret);
-const owner = await signUp(api, 'owner@verify-path.example.test');
+const { app, api, owner, close } = await inProcessApp('verify-path');
 const rounds = Number(args.rounds);
 const keys = await issueKeys(api, owner.session, nKeys * rounds + 1000);
 const deps = app.apikeys;
@@ -56,5 +42,4 @@ for (let r = 0; r < rounds; r++) {
   for (let i = 0; i < 20; i++) rep += await run(repeat);
   console.log(`round ${r + 1}: cold ${cold.toFixed(1)} CPU µs/verify, then its usage flush ${((flushed.user + flushed.system) / nKeys).toFixed(1)} CPU µs/key; repeat ${(rep / 20).toFixed(1)} CPU µs/verify`);
 }
-await app.close();
-rmSync(dataDir, { recursive: true, force: true });
+await close();
