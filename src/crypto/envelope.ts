@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, KeyObject, timingSafeEqua
 import { CompactSign, compactVerify, type CryptoKey } from 'jose';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { BoundedMap } from '../bounded-map.js';
 import { ENCRYPTION_ALG, type Keyring, type LoadedKey } from './keyring.js';
 import { secureRandomBytes } from './random.js';
 
@@ -99,18 +100,34 @@ function jsonOf(raw: Buffer): unknown {
   }
 }
 
+type Header = Readonly<Record<string, unknown>> & { readonly kid: string };
+
+/**
+ * Parsed protected headers by their base64url text. Every key sealed with the same keys carries
+ * the same two header parts, so a never-seen key's headers are almost always known already: the
+ * decode, the canonical check and the JSON parse are done once per text, not twice per key.
+ * Keyed by the whole text, the memo gives the answer parsing that text gives, and both texts
+ * are authenticated anyway (the JWE's is the AES-GCM AAD, the JWS's is signed). Only well-formed
+ * headers are kept (frozen); the bound keeps made-up ones from growing it.
+ */
+const headers = new BoundedMap<string, Header>(256);
+
 /** A protected header: a JSON object with a string `kid`; undefined when it is not one. */
-function protectedHeader(part: string): Record<string, unknown> & { kid: string } | undefined {
+function protectedHeader(part: string): Header | undefined {
+  const known = headers.get(part);
+  if (known !== undefined) return known;
   const raw = unb64(part);
   if (raw === undefined) return undefined;
   const h = jsonOf(raw);
   if (typeof h !== 'object' || h === null || Array.isArray(h)) return undefined;
-  const kid = (h as { kid?: unknown }).kid;
-  return typeof kid === 'string' ? (h as Record<string, unknown> & { kid: string }) : undefined;
+  if (typeof (h as { kid?: unknown }).kid !== 'string') return undefined;
+  const header = Object.freeze(h) as Header;
+  headers.set(part, header);
+  return header;
 }
 
 /** True when the header has no member outside `allowed` (so no `crit`, `jku`, `zip`, `b64`…). */
-function onlyMembers(h: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
+function onlyMembers(h: Readonly<Record<string, unknown>>, allowed: ReadonlySet<string>): boolean {
   for (const k of Object.keys(h)) if (!allowed.has(k)) return false;
   return true;
 }
