@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hashToken } from '../core/tokens.js';
 import { ApiError } from '../errors.js';
-import { clientLimit, defaultClientLimits } from './defaults.js';
+import { clientLimit, defaultClientLimits, fallbackClientLimit } from './defaults.js';
 import { endUserLimits, ruleKey, type EndUserRule, type Subjects } from './end-user.js';
 import type { LimitResult, Limiter } from './limiter.js';
 import { loginThrottle } from './login-throttle.js';
@@ -34,22 +34,21 @@ export default fp(async (v1: FastifyInstance) => {
 
   // Each action route gets its limit as numbers (registered before the plugin, this onRoute hook
   // runs first): @fastify/rate-limit awaits `max` and `timeWindow` on every request when they are
-  // functions. Routes without an action (none in /v1 today) keep the fallback functions.
+  // functions. A route without an action (none in /v1 today) gets the fallback limit.
   v1.addHook('onRoute', (route) => {
     const action = route.config?.action;
     if (action === undefined || route.config?.rateLimit !== undefined) return;
     const { max, window } = clientLimit(action, overrides)!;
     route.config = { ...route.config, rateLimit: { max, timeWindow: window * 1000 } };
   });
-  const rule = (req: FastifyRequest) => clientLimit(req.routeOptions.config.action ?? '', overrides)!;
   await v1.register(fastifyRateLimit, {
     global: true,
     hook: 'onRequest',
     enableDraftSpec: true,
     store: limiterStore(limiter, () => clock.now()),
     keyGenerator: (req) => `client:${req.client?.id ?? 'none'}:${req.routeOptions.config.action ?? req.url}`,
-    max: (req) => rule(req).max,
-    timeWindow: (req) => rule(req).window * 1000,
+    max: fallbackClientLimit.max,
+    timeWindow: fallbackClientLimit.window * 1000,
     errorResponseBuilder: () => new ApiError('rate_limited'),
   });
 
