@@ -46,19 +46,19 @@ export async function baselineLoad(s: Settings, b: Baseline, timing: { measure?:
  */
 export async function paired(s: Settings, b: Baseline, name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
   const measure = Math.max(1, s.pairedMeasure - 1);
-  const one = async (when: string, warmup: number) => {
+  // Both with a warm-up: a measure started cold (new connections, caches the scenario evicted)
+  // came out 5-20% low, which would have favoured the scenario.
+  const one = async (when: string) => {
     try {
-      return await baselineLoad(s, b, { measure, warmup });
+      return await baselineLoad(s, b, { measure, warmup: 1 });
     } catch (err) {
       process.stderr.write(`bench: paired baseline ${when} ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
       return undefined;
     }
   };
-  // Both with a warm-up: a measure started cold (new connections, caches the scenario evicted)
-  // came out 5-20% low, which would have favoured the scenario.
-  const before = await one('before', 1);
+  const before = await one('before');
   const sc = await scenario(name, fn);
-  const after = sc.load ? await one('after', 1) : undefined;
+  const after = sc.load ? await one('after') : undefined;
   const runs = [before, after].filter((r): r is LoadResult => r !== undefined);
   if (runs.length && sc.load) {
     sc.baseline = pooled(runs);

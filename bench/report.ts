@@ -115,13 +115,12 @@ export function pooled(runs: readonly LoadResult[]): LoadResult {
   const seconds = sum((r) => r.seconds);
   const statusCodes: Record<string, number> = {};
   for (const r of runs) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
-  const withCpu = runs.filter((r) => r.cpuUsPerReq !== undefined);
   const out: LoadResult = {
     requests, seconds, rps: requests / seconds,
     p50: mean((r) => r.p50), p90: mean((r) => r.p90), p99: mean((r) => r.p99), max: Math.max(...runs.map((r) => r.max)),
     non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts),
     mismatches: sum((r) => r.mismatches), exhausted: sum((r) => r.exhausted), statusCodes,
   };
-  if (withCpu.length === runs.length) out.cpuUsPerReq = sum((r) => r.cpuUsPerReq! * r.requests) / requests;
+  if (runs.every((r) => r.cpuUsPerReq !== undefined)) out.cpuUsPerReq = sum((r) => r.cpuUsPerReq! * r.requests) / requests;
   return out;
 }
