@@ -84,8 +84,12 @@ export class LoginGuard {
       await this.sleep(backoffMs(state.failedLogins));
       return { ok: false, reason: 'invalid_credentials', user };
     }
-    if (!user.isActive) {
-      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'user_inactive' } }, now);
+    // Logging in also needs a verified email (SPEC §2, `user_inactive`): a changed address is
+    // unproven until verified. Other password checks (passcheck, password change, delete) need
+    // only an active account, so an unverified user can still confirm and fix their address.
+    const unverified = event === 'login' && !user.emailVerified;
+    if (!user.isActive || unverified) {
+      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: user.isActive ? 'email_unverified' : 'user_inactive' } }, now);
       return { ok: false, reason: 'user_inactive', user };
     }
     this.unknown.delete(email);

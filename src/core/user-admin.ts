@@ -1,6 +1,6 @@
 import type { Store } from '../db/store.js';
 import { ConflictError } from '../db/errors.js';
-import type { UserPatch } from '../db/store/users.js';
+import type { NewUserToken, UserPatch } from '../db/store/users.js';
 import type { AuditEvent, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { evaluateAccess, type Policy } from '../policy/evaluate.js';
@@ -8,6 +8,8 @@ import { ANONYMOUS_USER_ID } from './bootstrap.js';
 import { looksLikeEmail, normaliseEmail } from './email.js';
 import { credentialError, type LoginGuard } from './login.js';
 import { requireSession, userIsUsable, type AuditContext } from './sessions.js';
+import { hashToken, newToken } from './tokens.js';
+import { VERIFICATION_TOKEN_PREFIX, VERIFICATION_TTL_SECONDS } from './users.js';
 
 /**
  * Changes to users by an acting user (SPEC §3). Every decision uses the actor's role as stored
@@ -50,8 +52,22 @@ export interface EditInput {
   emailVerified?: boolean;
 }
 
-/** `user_edit`: self may change name and email; a superuser anything of anyone, including role. */
-export async function editUser(deps: AdminDeps, sessionToken: string, targetId: number, update: EditInput, audit: AuditContext): Promise<User> {
+export interface EditResult {
+  user: User;
+  /** A new email verification token, when the edit left the email unverified (see editUser). */
+  verification?: { token: string; expiresAt: number };
+}
+
+/**
+ * `user_edit`: self may change name and email; a superuser anything of anyone, including role.
+ *
+ * A new email is unproven: the edit marks it unverified and answers a fresh verification token
+ * (`user_verify_email`) that the frontend mails to the new address; logging in needs a verified
+ * email. Sending the current, still unverified email again replaces the pending token (a
+ * resend). A deactivated user gets no token (store/users.ts), and a superuser may set
+ * `email_verified` in the same edit instead.
+ */
+export async function editUser(deps: AdminDeps, sessionToken: string, targetId: number, update: EditInput, audit: AuditContext): Promise<EditResult> {
   const { actor, target } = await actorAndTarget(deps, sessionToken, targetId);
   const isSuper = actor.role === SUPERUSER_ROLE;
   if (actor.id !== target.id && !(isSuper && allowedOnOther(deps, actor, target, 'edit'))) throw denied('You may not edit this user.');
@@ -63,14 +79,19 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
   }
 
   const patch: UserPatch = {};
+  let verification: NewUserToken | undefined;
+  let token: string | undefined;
+  const now = deps.now();
   if (update.fullName !== undefined) patch.fullName = update.fullName === null ? null : update.fullName.normalize('NFKC').trim();
   if (update.email !== undefined) {
     const email = normaliseEmail(update.email);
     if (!looksLikeEmail(email)) throw new ApiError('invalid_request', 'The email address is not valid.', { details: [{ path: '/update/email', message: 'must be an email address' }] });
-    if (email !== target.email) {
+    if (email !== target.email || !target.emailVerified) {
       patch.email = email;
       // A new address is unproven until verified again (unless a superuser says otherwise).
       patch.emailVerified = false;
+      token = newToken(VERIFICATION_TOKEN_PREFIX);
+      verification = { tokenHash: hashToken(token), purpose: 'verify_email', createdAt: now, expiresAt: now + VERIFICATION_TTL_SECONDS * 1000 };
     }
   }
   if (update.role !== undefined) {
@@ -87,9 +108,10 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
   const currentRole = target.adminLocked ? target.roleBeforeLock : target.role;
   if (patch.role !== undefined && patch.role !== currentRole) audits.push({ ...base, event: 'role_change', details: { from: currentRole, to: patch.role } });
   try {
-    const updated = await deps.store.users.update(target.id, patch, deps.now(), audits);
+    const updated = await deps.store.users.update(target.id, patch, now, audits, verification);
     if (!updated) throw new ApiError('not_found', `No user ${targetId}.`);
-    return updated;
+    if (!updated.verificationIssued || token === undefined) return { user: updated.user };
+    return { user: updated.user, verification: { token, expiresAt: verification!.expiresAt } };
   } catch (err) {
     if (err instanceof ConflictError) throw new ApiError('conflict', 'This email address is already registered.');
     throw err;

@@ -100,8 +100,10 @@ export function pgUserStore(db: PgDb): UserStore {
       return db.transaction(async (tx) => {
         const userId = await spendToken(tx, tokenHash, 'reset_password', now);
         if (userId === undefined) return undefined;
-        const [row] = await tx.update(users).set({ passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
-          .where(eq(users.id, userId)).returning();
+        const [row] = await tx.update(users).set({
+          passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now,
+          emailVerified: sql`${users.emailVerified} OR ${users.isActive}`,
+        }).where(eq(users.id, userId)).returning();
         await revokeAccess(tx, userId, now, 'password_reset');
         await insertAudit(tx, { ...audit, targetUserId: userId, actorUserId: userId }, now);
         return row;
@@ -135,7 +137,7 @@ export function pgUserStore(db: PgDb): UserStore {
       await db.update(users).set({ failedLogins: 0, tempLockedUntil: null, updatedAt: now })
         .where(and(eq(users.id, userId), or(gt(users.failedLogins, 0), isNotNull(users.tempLockedUntil))));
     },
-    async update(userId, patch, now, audits) {
+    async update(userId, patch, now, audits, verification) {
       try {
         return await db.transaction(async (tx) => {
           const current = await lockUser(tx, userId);
@@ -146,8 +148,18 @@ export function pgUserStore(db: PgDb): UserStore {
           const [row] = await tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning();
           // Deactivation ends the sessions (and their keys); standalone keys answer user_inactive.
           if (patch.isActive === false && current.isActive) await deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
+          // A pending verification belongs to the address and state it was issued for (store/users.ts).
+          let pendingLive = false;
+          if (patch.email !== undefined || patch.emailVerified !== undefined || patch.isActive === false) {
+            const dropped = await tx.delete(userTokens)
+              .where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, 'verify_email'), isNull(userTokens.usedAt)))
+              .returning({ expiresAt: userTokens.expiresAt });
+            pendingLive = dropped.some((t) => t.expiresAt > now);
+          }
+          const verificationIssued = verification !== undefined && patch.email !== undefined && !row!.emailVerified && (row!.isActive || pendingLive);
+          if (verificationIssued) await tx.insert(userTokens).values({ ...verification, userId });
           for (const a of audits) await insertAudit(tx, a, now);
-          return row;
+          return { user: row!, verificationIssued };
         });
       } catch (err) {
         throw conflictFrom(err);

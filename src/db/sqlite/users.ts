@@ -100,8 +100,10 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
       return db.transaction((tx) => {
         const userId = spendToken(tx, tokenHash, 'reset_password', now);
         if (userId === undefined) return undefined;
-        const row = tx.update(users).set({ passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now })
-          .where(eq(users.id, userId)).returning().get();
+        const row = tx.update(users).set({
+          passwordHash, failedLogins: 0, tempLockedUntil: null, updatedAt: now,
+          emailVerified: sql`${users.emailVerified} OR ${users.isActive}`,
+        }).where(eq(users.id, userId)).returning().get();
         revokeAccess(tx, userId, now, 'password_reset');
         writeAudit({ ...audit, targetUserId: userId, actorUserId: userId }, now);
         return row;
@@ -133,7 +135,7 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
       db.update(users).set({ failedLogins: 0, tempLockedUntil: null, updatedAt: now })
         .where(and(eq(users.id, userId), or(gt(users.failedLogins, 0), isNotNull(users.tempLockedUntil)))).run();
     },
-    async update(userId, patch, now, audits) {
+    async update(userId, patch, now, audits, verification) {
       try {
         return db.transaction((tx) => {
           const current = tx.select().from(users).where(eq(users.id, userId)).get();
@@ -141,12 +143,21 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
           const { role, ...rest } = patch;
           // An admin-locked user keeps the lock role; a role change applies when unlocked.
           const roleSet = role === undefined ? {} : current.adminLocked ? { roleBeforeLock: role } : { role };
-          const row = tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning().get();
+          const row = tx.update(users).set({ ...rest, ...roleSet, updatedAt: now }).where(eq(users.id, userId)).returning().get()!;
           // Deactivation ends the sessions (and their keys) so no frontend keeps the user logged in.
           // Standalone keys stay: they answer `user_inactive` (SPEC §4.2) and work again on reactivation.
           if (patch.isActive === false && current.isActive) deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
+          let pendingLive = false;
+          if (patch.email !== undefined || patch.emailVerified !== undefined || patch.isActive === false) {
+            const dropped = tx.delete(userTokens)
+              .where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, 'verify_email'), isNull(userTokens.usedAt)))
+              .returning({ expiresAt: userTokens.expiresAt }).all();
+            pendingLive = dropped.some((t) => t.expiresAt > now);
+          }
+          const verificationIssued = verification !== undefined && patch.email !== undefined && !row.emailVerified && (row.isActive || pendingLive);
+          if (verificationIssued) tx.insert(userTokens).values({ ...verification, userId }).run();
           for (const a of audits) writeAudit(a, now);
-          return row;
+          return { user: row, verificationIssued };
         });
       } catch (err) {
         throw conflictFrom(err);

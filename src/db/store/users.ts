@@ -30,6 +30,12 @@ export interface UserPatch {
   emailVerified?: boolean;
 }
 
+export interface UserUpdate {
+  user: User;
+  /** True when the `verification` token given to `update` was stored. */
+  verificationIssued: boolean;
+}
+
 export interface LoginFailureLimits {
   maxFailures: number;
   lockMs: number;
@@ -67,7 +73,11 @@ export interface UserStore {
    * left as it is (`authenticated` from sign-up, or what an admin set meanwhile).
    */
   verifyEmail(tokenHash: string, now: number, audit: AuditEvent): Promise<User | undefined>;
-  /** Spends a live reset token: new hash, lockout cleared, every session and key revoked. */
+  /**
+   * Spends a live reset token: new hash, lockout cleared, every session and key revoked. The
+   * token reached the user through their address, so an active user's email becomes verified
+   * (an inactive one's is left alone: activation is `verifyEmail`'s).
+   */
   resetPassword(tokenHash: string, passwordHash: string, now: number, audit: AuditEvent): Promise<User | undefined>;
   /** New hash; every other session (all but `keepSessionId`) and every key revoked. */
   changePassword(userId: number, passwordHash: string, keepSessionId: string | null, now: number, audit: AuditEvent): Promise<void>;
@@ -77,8 +87,17 @@ export interface UserStore {
   /** Clears the failed-login count and temporary lock (successful password check). */
   clearLoginFailures(userId: number, now: number): Promise<void>;
 
-  /** Applies `user_edit`; one audit row per event (edit, role change). ConflictError on a taken email. */
-  update(userId: number, patch: UserPatch, now: number, audits: AuditEvent[]): Promise<User | undefined>;
+  /**
+   * Applies `user_edit`; one audit row per event (edit, role change). ConflictError on a taken email.
+   *
+   * A pending email verification belongs to the address and the state it was issued for: a patch
+   * that sets the email or `emailVerified`, or deactivates the user, deletes the user's unused
+   * `verify_email` tokens. `verification` is stored only with a patch that sets the email, and
+   * only if the edited user's email is unverified and the user is active or had a live pending verification (a sign-up not
+   * yet verified); a deactivated user gets none, so no token can reactivate them.
+   * `verificationIssued` says whether it was stored.
+   */
+  update(userId: number, patch: UserPatch, now: number, audits: AuditEvent[], verification?: NewUserToken): Promise<UserUpdate | undefined>;
   /**
    * Admin lock: role becomes `lockedRole` (the previous one is kept), sessions and keys revoked.
    * Unlock restores the previous role. Never touched by the temporary-lock bookkeeping.

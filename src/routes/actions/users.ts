@@ -103,13 +103,20 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
         email_verified: Type.Optional(Type.Boolean()),
       }, { additionalProperties: false, minProperties: 1 }),
     }),
-    response: Type.Object({ user: UserBody }),
+    response: Type.Object({
+      user: UserBody,
+      // Present when the edit left the email unverified: the frontend mails it to the new address.
+      verification_token: Type.Optional(Type.String()),
+      verification_expires_at: Type.Optional(Timestamp),
+    }),
     handler: async (req) => {
       const u = req.body.update;
-      const user = await editUser(deps, req.body.session_token, req.body.target_user_id, {
+      const r = await editUser(deps, req.body.session_token, req.body.target_user_id, {
         fullName: u.full_name, email: u.email, role: u.role, isActive: u.is_active, emailVerified: u.email_verified,
       }, auditContext(req));
-      return { user: userView(user) };
+      return r.verification === undefined
+        ? { user: userView(r.user) }
+        : { user: userView(r.user), verification_token: r.verification.token, verification_expires_at: isoTime(r.verification.expiresAt) };
     },
   });
 

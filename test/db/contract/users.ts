@@ -82,6 +82,56 @@ export function usersContract(t: Test, target: ContractTarget): void {
     t.equal(await store.users.purgeExpiredTokens(T0 + 10), 0);
   });
 
+  t.test('users: an edit and pending email verifications', async (t) => {
+    const { store } = await target.fresh(t);
+    const live = (n: string) => store.users.getLiveToken(`hash-token-${n}`, 'verify_email', T0 + 1);
+    const active = await store.users.create(newUser(1, { emailVerified: true }));
+    await store.users.addToken(active.id, newToken('a0'));
+    await store.users.addToken(active.id, newToken('ar', { purpose: 'reset_password' }));
+    t.match(await store.users.update(active.id, { email: 'new1@example.test', emailVerified: false }, T0 + 1, [], newToken('a1')),
+      { user: { email: 'new1@example.test', emailVerified: false }, verificationIssued: true }, 'a new address of an active user: a token');
+    t.equal(await live('a0'), undefined, 'the pending verification of the old address is gone');
+    t.ok(await live('a1'), 'the new one is live');
+    t.ok(await store.users.getLiveToken('hash-token-ar', 'reset_password', T0 + 1), 'other purposes are untouched');
+    t.match(await store.users.update(active.id, { email: 'new1@example.test', emailVerified: false }, T0 + 2, [], newToken('a2')),
+      { verificationIssued: true }, 'the same unverified address again: a resend');
+    t.equal(await live('a1'), undefined, 'which replaces the pending token');
+    t.match(await store.users.update(active.id, { fullName: 'Renamed' }, T0 + 3, [], newToken('a3')), { verificationIssued: false },
+      'an edit without an email or verification change keeps the pending token and stores none');
+    t.ok(await live('a2'));
+    t.equal(await live('a3'), undefined);
+    t.match(await store.users.update(active.id, { email: 'new2@example.test', emailVerified: true }, T0 + 4, [], newToken('a4')),
+      { user: { emailVerified: true }, verificationIssued: false }, 'verified by the edit itself: no token');
+    t.equal(await live('a2'), undefined, 'and nothing pending');
+
+    // A sign-up not yet verified: a new address moves the pending verification to it.
+    const signup = await store.users.createWithToken(newUser(2, { isActive: false }), newToken('s0'), ev('user_new'));
+    t.match(await store.users.update(signup.id, { email: 'new3@example.test', emailVerified: false }, T0 + 5, [], newToken('s1')),
+      { user: { isActive: false }, verificationIssued: true });
+    t.equal(await live('s0'), undefined);
+    t.match(await store.users.verifyEmail('hash-token-s1', T0 + 6, ev('verify')), { isActive: true, emailVerified: true, email: 'new3@example.test' });
+
+    // Deactivation drops the pending verification, so no token can reactivate the user.
+    const other = await store.users.createWithToken(newUser(3, { isActive: false }), newToken('d0'), ev('user_new'));
+    await store.users.update(other.id, { isActive: true }, T0 + 7, []);
+    t.ok(await live('d0'), 'activation alone leaves the pending verification');
+    await store.users.update(other.id, { isActive: false }, T0 + 8, []);
+    t.equal(await live('d0'), undefined, 'deactivation drops it');
+    t.match(await store.users.update(other.id, { email: 'new4@example.test', emailVerified: false }, T0 + 9, [], newToken('d1')),
+      { user: { isActive: false }, verificationIssued: false }, 'a deactivated user gets no token');
+    t.equal(await live('d1'), undefined);
+    t.equal(await store.users.verifyEmail('hash-token-d0', T0 + 10, ev('verify')), undefined);
+    t.match(await store.users.getById(other.id), { isActive: false });
+
+    // A completed password reset proves the mailbox: an active user's email becomes verified.
+    await store.users.addToken(active.id, newToken('ar2', { purpose: 'reset_password' }));
+    await store.users.update(active.id, { email: 'new5@example.test', emailVerified: false }, T0 + 11, []);
+    t.match(await store.users.resetPassword('hash-token-ar2', '$argon2id$r', T0 + 12, ev('reset')), { emailVerified: true, isActive: true });
+    await store.users.addToken(other.id, newToken('or', { purpose: 'reset_password' }));
+    t.match(await store.users.resetPassword('hash-token-or', '$argon2id$r', T0 + 13, ev('reset')), { emailVerified: false, isActive: false },
+      'an inactive user is left unverified');
+  });
+
   t.test('users: login failures and the temporary lock', async (t) => {
     const { store } = await target.fresh(t);
     const u = await store.users.create(newUser(1));
@@ -107,7 +157,7 @@ export function usersContract(t: Test, target: ContractTarget): void {
     const u = await store.users.create(newUser(1));
     await store.users.create(newUser(2));
     const edited = await store.users.update(u.id, { fullName: null, emailVerified: true, email: 'new@example.test' }, T0 + 1, [ev('user_edit'), ev('role_change')]);
-    t.match(edited, { fullName: null, emailVerified: true, email: 'new@example.test', updatedAt: T0 + 1 });
+    t.match(edited, { user: { fullName: null, emailVerified: true, email: 'new@example.test', updatedAt: T0 + 1 }, verificationIssued: false });
     t.equal((await audits(store, 'user_edit')).length + (await audits(store, 'role_change')).length, 2, 'one audit row per event');
     await t.rejects(store.users.update(u.id, { email: 'user2@example.test' }, T0 + 2, [ev('user_edit')]), conflict('users_email_uq'));
     t.equal((await audits(store, 'user_edit')).length, 1, 'a refused edit writes no audit row');
@@ -119,7 +169,7 @@ export function usersContract(t: Test, target: ContractTarget): void {
     t.equal(await store.sessions.getByTokenHash('hash-session-1'), undefined, 'locking deletes the sessions');
     t.same(await store.users.setAdminLock(u.id, true, 'locked', T0 + 4, ev('user_lock')), locked, 'locking twice changes nothing');
     t.match(await audits(store, 'user_lock'), [{ details: { role_before: 'authenticated', role_after: 'locked' } }], 'one audit row');
-    t.match(await store.users.update(u.id, { role: 'staff' }, T0 + 5, []), { role: 'locked', roleBeforeLock: 'staff' }, 'a locked user keeps the lock role');
+    t.match(await store.users.update(u.id, { role: 'staff' }, T0 + 5, []), { user: { role: 'locked', roleBeforeLock: 'staff' } }, 'a locked user keeps the lock role');
     await store.users.recordLoginFailure(u.id, T0 + 6, { maxFailures: 1, lockMs: HOUR }, ev('login_failed'));
     const unlocked = await store.users.setAdminLock(u.id, false, 'locked', T0 + 7, ev('user_unlock'));
     t.match(unlocked, { adminLocked: false, role: 'staff', roleBeforeLock: null, failedLogins: 0, tempLockedUntil: null });
