@@ -191,6 +191,20 @@ if (!pgUrl || !redisUrl) {
       t.equal(right.body.code, 'account_locked');
     });
 
+    t.test('an unknown email locks after as many failures as a real account, spread over both', async (t) => {
+      // Per-instance counts would lock it only after 2 × 3 failures here, which tells it from a
+      // real account. Redis outlives a run: the email is new each time.
+      const ghost = `ghost-${Date.now()}@example.test`;
+      const answers: string[] = [];
+      for (const [i, srv] of [a, running[running.length - 1]!, a, running[running.length - 1]!].entries()) {
+        const anon = await call(srv, 'session_new', { ip_address: `203.0.113.${60 + i}`, user_agent: UA });
+        const res = await call(srv, 'user_login', { session_token: anon.body.session_token, email: ghost, password: 'wrong-password-000' });
+        answers.push(`${res.status} ${res.body.code}`);
+      }
+      t.same(answers, ['401 invalid_credentials', '401 invalid_credentials', '423 account_locked', '423 account_locked'],
+        `failures on A and B count together (AUTHNZD_LOGIN_MAX_FAILURES=3): ${answers.join(' | ')}`);
+    });
+
     t.test('a policy file change reaches both instances', async (t) => {
       const policy = JSON.parse(readFileSync(permissions, 'utf8')) as Record<string, unknown>;
       const changed = JSON.stringify(policy, null, 1) + '\n';

@@ -37,6 +37,51 @@ export function credentialError(r: Extract<CredentialResult, { ok: false }>): Ap
   return new ApiError(r.reason);
 }
 
+/**
+ * Where failures of unknown emails are counted. They slow down and "lock" exactly like known
+ * accounts, so neither the backoff nor the 423 tells whether an account exists. The default
+ * counts in this process's memory; the rate-limit plugin replaces it with one on its limiter
+ * (src/ratelimit/login-throttle.ts: Redis when configured), so that every instance counts the
+ * same failures, as the `users` row does for known accounts.
+ */
+export interface FailureLimits {
+  maxFailures: number;
+  lockMs: number;
+}
+
+export interface UnknownEmailFailures {
+  /** Milliseconds left of the email's temporary lock (0: not locked). */
+  lockedFor(email: string, now: number, limits: FailureLimits): Promise<number>;
+  /** Counts one failure. At `maxFailures` the email is locked for `lockMs` and its count starts again. */
+  fail(email: string, now: number, limits: FailureLimits): Promise<{ failures: number; locked: boolean }>;
+  /** Forgets the email's failures (its account now exists and logged in). */
+  clear(email: string): Promise<void>;
+}
+
+/** The default: this process's memory, at most 10,000 emails (all forgotten when full). */
+export class MemoryUnknownEmailFailures implements UnknownEmailFailures {
+  private readonly entries = new Map<string, { failures: number; lockedUntil: number }>();
+
+  async lockedFor(email: string, now: number): Promise<number> {
+    const lockedUntil = this.entries.get(email)?.lockedUntil ?? 0;
+    return lockedUntil > now ? lockedUntil - now : 0;
+  }
+
+  async fail(email: string, now: number, limits: FailureLimits): Promise<{ failures: number; locked: boolean }> {
+    let entry = this.entries.get(email);
+    if (entry && entry.lockedUntil > 0 && entry.lockedUntil <= now) entry = undefined;
+    const failures = (entry?.failures ?? 0) + 1;
+    const locked = failures >= limits.maxFailures;
+    if (this.entries.size >= 10_000) this.entries.clear();
+    this.entries.set(email, { failures, lockedUntil: locked ? now + limits.lockMs : 0 });
+    return { failures, locked };
+  }
+
+  async clear(email: string): Promise<void> {
+    this.entries.delete(email);
+  }
+}
+
 export class LoginGuard {
   /** Replaceable in tests, so backoff is observed without waiting. */
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -46,11 +91,8 @@ export class LoginGuard {
    * src/ratelimit/login-throttle.ts). Admin locks are never spared.
    */
   knownLocation: (email: string, ip: string) => Promise<boolean> = async () => false;
-  /**
-   * Failures of unknown emails (memory only, bounded). They slow down and "lock" exactly like
-   * known accounts, so neither the backoff nor the 423 tells whether an account exists.
-   */
-  private readonly unknown = new Map<string, { failures: number; lockedUntil: number }>();
+  /** Failures of unknown emails (see UnknownEmailFailures; replaced by the rate-limit plugin). */
+  unknownFailures: UnknownEmailFailures = new MemoryUnknownEmailFailures();
 
   constructor(private readonly store: Store, private readonly now: () => number, private readonly config: LoginConfig) {}
 
@@ -92,21 +134,16 @@ export class LoginGuard {
       await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: user.isActive ? 'email_unverified' : 'user_inactive' } }, now);
       return { ok: false, reason: 'user_inactive', user };
     }
-    this.unknown.delete(email);
+    await this.unknownFailures.clear(email);
     return { ok: true, user };
   }
 
   private async unknownFailure(email: string, now: number): Promise<CredentialResult> {
-    let entry = this.unknown.get(email);
-    if (entry && entry.lockedUntil > 0 && entry.lockedUntil <= now) entry = undefined;
-    if (entry && entry.lockedUntil > now) {
-      return { ok: false, reason: 'account_locked', user: undefined, retryAfter: Math.ceil((entry.lockedUntil - now) / 1000) };
-    }
-    const failures = (entry?.failures ?? 0) + 1;
-    const lockedUntil = failures >= this.config.loginMaxFailures ? now + this.config.loginLockSeconds * 1000 : 0;
-    if (this.unknown.size >= 10_000) this.unknown.clear();
-    this.unknown.set(email, { failures, lockedUntil });
-    if (lockedUntil > 0) return { ok: false, reason: 'account_locked', user: undefined, retryAfter: this.config.loginLockSeconds };
+    const limits = { maxFailures: this.config.loginMaxFailures, lockMs: this.config.loginLockSeconds * 1000 };
+    const lockedFor = await this.unknownFailures.lockedFor(email, now, limits);
+    if (lockedFor > 0) return { ok: false, reason: 'account_locked', user: undefined, retryAfter: Math.ceil(lockedFor / 1000) };
+    const { failures, locked } = await this.unknownFailures.fail(email, now, limits);
+    if (locked) return { ok: false, reason: 'account_locked', user: undefined, retryAfter: this.config.loginLockSeconds };
     await this.sleep(backoffMs(failures));
     return { ok: false, reason: 'invalid_credentials', user: undefined };
   }

@@ -91,8 +91,13 @@ function ipKey(ip: string): string {
 }
 
 /** One account at one place: the subject of the login throttle and of known locations. */
+/** An email as a limiter key: a digest of its normal form (no address in Redis or in memory dumps). */
+export function emailKey(email: string): string {
+  return digest(normaliseEmail(email));
+}
+
 export function accountAtIp(email: string, ip: string): string {
-  return digest(normaliseEmail(email)) + ':' + ipKey(ip);
+  return emailKey(email) + ':' + ipKey(ip);
 }
 
 /** The counter key of `rule` for this request, or undefined when the request lacks its subject. */
@@ -101,7 +106,7 @@ export function ruleKey(action: string, rule: EndUserRule, s: Subjects): string 
   switch (rule.by) {
     case 'ip': return s.ip === undefined ? undefined : base + ipKey(s.ip);
     case 'session_ip': return s.sessionIp === undefined ? undefined : base + ipKey(s.sessionIp);
-    case 'email': return s.email === undefined ? undefined : base + digest(normaliseEmail(s.email));
+    case 'email': return s.email === undefined ? undefined : base + emailKey(s.email);
     case 'user': return s.user === undefined ? undefined : base + String(s.user);
     case 'session_user': return s.sessionUser === undefined ? undefined : base + String(s.sessionUser);
     case 'email_session_ip':

@@ -6,7 +6,7 @@ import { ApiError } from '../errors.js';
 import { clientLimit, defaultClientLimits, fallbackClientLimit } from './defaults.js';
 import { endUserLimits, ruleKey, type EndUserRule, type Subjects } from './end-user.js';
 import type { LimitResult, Limiter } from './limiter.js';
-import { loginThrottle } from './login-throttle.js';
+import { limiterUnknownEmailFailures, loginThrottle } from './login-throttle.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,6 +55,8 @@ export default fp(async (v1: FastifyInstance) => {
   // Lockout abuse: the temporary lock spares places the owner logged in from (login-throttle.ts).
   if (v1.hasDecorator('logins')) {
     v1.logins.knownLocation = (email, ip) => loginThrottle.isKnownLocation(limiter, email, ip, clock.now());
+    // Unknown emails' failures are counted where every instance sees them (Redis when configured).
+    v1.logins.unknownFailures = limiterUnknownEmailFailures(limiter);
   }
 
   v1.decorateRequest('rateLimitOnSuccess', undefined);

@@ -1,4 +1,5 @@
-import { LOGIN_THROTTLE, accountAtIp, ruleKey } from './end-user.js';
+import type { UnknownEmailFailures } from '../core/login.js';
+import { LOGIN_THROTTLE, accountAtIp, emailKey, ruleKey } from './end-user.js';
 import type { Limiter } from './limiter.js';
 
 /** How long a place (account + IP) where the owner logged in stays known. */
@@ -40,3 +41,39 @@ export const loginThrottle = {
     return used.limit - used.remaining <= 1;
   },
 };
+
+/**
+ * How long a failure of an unknown email counts. A known account's failures stay in its row until
+ * a success or the end of a lock; an unknown email's are forgotten a day after they happened
+ * (each needs a key in the limiter, and anyone can make up emails).
+ */
+export const UNKNOWN_FAILURE_WINDOW_MS = 86_400_000;
+
+/**
+ * Failures of unknown emails on the limiter (src/core/login.ts: UnknownEmailFailures), so every
+ * instance sharing a Redis limiter counts them together, as the `users` row does for real
+ * accounts: with per-instance counts, an unknown email spread over N instances would lock only
+ * after N times as many failures, which tells it from a real one. The email is kept as a digest.
+ */
+export function limiterUnknownEmailFailures(limiter: Limiter): UnknownEmailFailures {
+  const failuresKey = (email: string) => `unknown-login:failures:${emailKey(email)}`;
+  const lockKey = (email: string) => `unknown-login:lock:${emailKey(email)}`;
+  return {
+    async lockedFor(email, now, limits) {
+      const lock = await limiter.peek(lockKey(email), 1, limits.lockMs, now);
+      return lock.allowed ? 0 : lock.resetMs;
+    },
+    async fail(email, now, limits) {
+      const counted = await limiter.hit(failuresKey(email), limits.maxFailures, UNKNOWN_FAILURE_WINDOW_MS, now);
+      const failures = limits.maxFailures - counted.remaining;
+      if (failures < limits.maxFailures) return { failures, locked: false };
+      // The lock starts now and lasts lockMs; the count starts again, as for a real account.
+      await limiter.reset(failuresKey(email));
+      await limiter.hit(lockKey(email), 1, limits.lockMs, now);
+      return { failures, locked: true };
+    },
+    async clear(email) {
+      await limiter.reset(failuresKey(email));
+    },
+  };
+}
