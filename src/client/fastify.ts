@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { AuthnzdClient, Json } from './sdk.js';
+import type { AuthnzdClient } from './sdk.js';
+import type { ActionAnswer, ActionBody } from './types.js';
 
 /**
  * Fastify plugin for services that accept authnzd API keys from their own callers (SPEC §8).
@@ -10,17 +11,8 @@ import type { AuthnzdClient, Json } from './sdk.js';
  * `WWW-Authenticate`; a missing scope answers 403; a per-key limit answers 429.
  */
 
-export interface VerifiedKey {
-  key_id: string;
-  kind: string;
-  user_id: number;
-  role: string;
-  scopes: string[] | null;
-  audience: string;
-  subject: string | string[];
-  api_version: string;
-  expires_at: string;
-}
+/** The verified key's claims, as `verify_apikey` answers them (its answer schema). */
+export type VerifiedKey = NonNullable<ActionAnswer<'verify_apikey'>['key']>;
 
 export interface ApiKeyPluginOptions {
   client: AuthnzdClient;
@@ -66,7 +58,7 @@ const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
     if (req.routeOptions.config.apiKeyRequired === false) return;
     const apikey = extractApiKey(req);
     if (apikey === undefined) return challenge(reply, realm, 401, 'invalid_request', 'missing');
-    const body: Json = {
+    const body: ActionBody<'verify_apikey'> = {
       apikey,
       ip_address: req.ip,
       user_agent: req.headers['user-agent'] ?? '',
@@ -76,11 +68,11 @@ const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
       ...(req.routeOptions.config.apiKeyScope !== undefined ? { scope: req.routeOptions.config.apiKeyScope } : {}),
     };
     const answer = await opts.client.verifyApikey(body, { requestId: String(req.id) });
-    if (answer.valid === true) {
-      req.apiKey = answer.key as VerifiedKey;
+    if (answer.valid && answer.key !== undefined) {
+      req.apiKey = answer.key;
       return;
     }
-    const reason = typeof answer.reason === 'string' ? answer.reason : 'invalid';
+    const reason = answer.reason ?? 'invalid';
     if (reason === 'insufficient_scope') return challenge(reply, realm, 403, 'insufficient_scope', reason);
     if (reason === 'rate_limited') {
       const retry = typeof answer.retry_after === 'number' ? answer.retry_after : 60;

@@ -4,6 +4,8 @@
  * answers (`verify_apikey`, `check_access`, …) are returned as values, never thrown.
  */
 
+import type { ActionAnswer, ActionBody } from './types.js';
+
 export const actionNames = [
   'session_new', 'session_exists', 'session_delete', 'session_delete_user', 'session_list', 'session_edit',
   'user_new', 'user_verify_email', 'user_login', 'user_logout', 'user_passcheck', 'user_passcheck_nosession',
@@ -19,8 +21,12 @@ export type Json = Record<string, unknown>;
 
 /** `session_new` → `sessionNew` */
 type Camel<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
-export type AuthnzdClient = { [A in ActionName as Camel<A>]: (body: Json, opts?: CallOptions) => Promise<Json> } & {
-  /** Calls any action by its wire name. */
+/**
+ * One method per action, typed by the action's own schemas (types.ts): `client.verifyApikey(body)`
+ * takes `ActionBody<'verify_apikey'>` and resolves to `ActionAnswer<'verify_apikey'>`.
+ */
+export type AuthnzdClient = { [A in ActionName as Camel<A>]: (body: ActionBody<A>, opts?: CallOptions) => Promise<ActionAnswer<A>> } & {
+  /** Calls any action by its wire name, untyped (for actions newer than this SDK). */
   call(action: string, body: Json, opts?: CallOptions): Promise<Json>;
 };
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { AuthnzdError, actionNames, createClient } from '../../src/client/index.js';
+import { AuthnzdError, actionNames, createClient, type ActionAnswer, type ActionBody } from '../../src/client/index.js';
 import { ADMIN_SECRET, buildTestApp } from '../helper.js';
 import { injectFetch } from './inject-fetch.js';
 
@@ -27,4 +27,30 @@ t.test('calls actions and returns answers; errors throw AuthnzdError with the co
   const bad = createClient({ url: 'http://authnzd.test/', clientSecret: 'wrong', fetch: injectFetch(h.app) });
   t.match(await bad.policyGet({}).catch((e: unknown) => e), { status: 401, code: 'unauthenticated' });
   t.rejects(client.call('Bad-Name', {}), TypeError);
+});
+
+t.test('the methods are typed by the schemas the service checks (type-checked by npm run typecheck)', async (t) => {
+  const h = await buildTestApp(t);
+  const client = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: injectFetch(h.app) });
+  const s = await client.sessionNew({ ip_address: '203.0.113.9', user_agent: 'sdk-test' });
+  const token: string = s.session_token;
+  const expiresAt: string = s.expires_at;
+  t.match(expiresAt, /Z$/);
+  const verified: ActionAnswer<'verify_apikey'> = await client.verifyApikey({ apikey: 'azk_not-a-key', ip_address: '203.0.113.9', user_agent: 'sdk-test' });
+  const valid: boolean = verified.valid;
+  t.same({ valid, reason: verified.reason }, { valid: false, reason: 'malformed' });
+  const access = await client.checkAccess({ user_id: 1, action: 'view', item: 'apikey', owner_id: 1, visibility: 'private' });
+  t.type(access.allowed, 'boolean');
+  const body: ActionBody<'session_exists'> = { session_token: token };
+  t.equal((await client.sessionExists(body)).exists, true);
+
+  // Wrong requests do not compile; at run time the service refuses them as well.
+  // @ts-expect-error apikey is required
+  const missing = await client.verifyApikey({ ip_address: '203.0.113.9', user_agent: 'x' }).catch((e: unknown) => e);
+  t.match(missing, { status: 400, code: 'invalid_request' });
+  // @ts-expect-error user_id is a number
+  const wrongType = await client.checkAccess({ user_id: 'one', action: 'view', item: 'apikey', owner_id: 1, visibility: 'private' }).catch((e: unknown) => e);
+  t.match(wrongType, { status: 400, code: 'invalid_request' });
+  // @ts-expect-error no such answer field
+  t.equal(access.granted, undefined);
 });

@@ -38,6 +38,65 @@ async function keyIdOf(deps: ApiKeyDeps, apikey: string): Promise<string> {
   return opened.key.claims.jti;
 }
 
+/** The request and answer schemas of the apikey actions (also the SDK's types: src/client/types.ts). */
+export const apikeySchemas = {
+  issue_apikey: {
+    body: Type.Object({
+      session_token: Token, ip_address: IpAddress, user_agent: UserAgent, audience: Audience, subject: Subject,
+      api_version: ApiVersion, expires_in: Seconds, not_before: Type.Optional(NotBefore), scopes: Type.Optional(Scopes), bind: Type.Optional(Bind),
+    }, { additionalProperties: false }),
+    response: Type.Object({ apikey: Type.String(), key_id: Type.String(), expires_at: Timestamp, not_before: Timestamp }),
+  },
+  verify_apikey: {
+    body: Type.Object({
+      apikey: ApiKeyString, ip_address: IpAddress, user_agent: UserAgent, audience: Type.Optional(Audience),
+      subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), api_version: Type.Optional(ApiVersion),
+      scope: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    }, { additionalProperties: false }),
+    response: Type.Object({
+      valid: Type.Boolean(),
+      reason: Type.Optional(Type.String()),
+      retry_after: Type.Optional(Type.Integer({ description: 'Seconds, with reason rate_limited' })),
+      key: Type.Optional(Type.Object({
+        key_id: Type.String(), kind: Type.String(), user_id: Type.Integer(), role: Type.String(), scopes: Type.Array(Type.String()),
+        audience: Type.String(), subject: Subject, api_version: ApiVersion, expires_at: Timestamp,
+      })),
+    }),
+  },
+  revoke_apikey: {
+    body: Type.Object({
+      session_token: Token, apikey: Type.Optional(ApiKeyString), key_id: Type.Optional(KeyId), reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    }, { additionalProperties: false }),
+    response: Type.Object({ revoked: Type.Boolean() }),
+  },
+  revoke_all_apikeys: {
+    body: Type.Object({ session_token: Token, target_user_id: Type.Optional(UserId) }, { additionalProperties: false }),
+    response: Type.Object({ revoked: Type.Integer() }),
+  },
+  list_apikeys: {
+    body: Type.Object({ session_token: Token, target_user_id: Type.Optional(UserId) }, { additionalProperties: false }),
+    response: Type.Object({
+      keys: Type.Array(Type.Object({
+        key_id: Type.String(), kind: Type.String(), audience: Type.String(), subject: Subject, api_version: ApiVersion,
+        scopes: Type.Array(Type.String()), issued_at: Timestamp, expires_at: Timestamp,
+        last_used_at: Type.Union([Timestamp, Type.Null()]), revoked_at: Type.Union([Timestamp, Type.Null()]),
+      })),
+    }),
+  },
+  issue_apikey_nosession: {
+    body: Type.Object({
+      user_id: UserId, ip_address: IpAddress, audience: Audience, subject: Subject, api_version: ApiVersion, expires_in: Seconds,
+      refresh_expires_in: Seconds, user_agent: Type.Optional(UserAgent), not_before: Type.Optional(NotBefore),
+      scopes: Type.Optional(Scopes), bind: Type.Optional(Bind),
+    }, { additionalProperties: false }),
+    response: StandaloneAnswer,
+  },
+  refresh_apikey: {
+    body: Type.Object({ apikey: ApiKeyString, refresh_token: Token, ip_address: IpAddress, user_agent: UserAgent }, { additionalProperties: false }),
+    response: StandaloneAnswer,
+  },
+};
+
 /** API keys (SPEC §4.2). */
 export default async function apikeyActions(app: FastifyInstance): Promise<void> {
   const deps = app.apikeys;
@@ -53,11 +112,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
     name: 'issue_apikey',
     summary: "Issue an API key bound to the caller's live session",
     status: 201,
-    body: Type.Object({
-      session_token: Token, ip_address: IpAddress, user_agent: UserAgent, audience: Audience, subject: Subject,
-      api_version: ApiVersion, expires_in: Seconds, not_before: Type.Optional(NotBefore), scopes: Type.Optional(Scopes), bind: Type.Optional(Bind),
-    }, { additionalProperties: false }),
-    response: Type.Object({ apikey: Type.String(), key_id: Type.String(), expires_at: Timestamp, not_before: Timestamp }),
+    body: apikeySchemas.issue_apikey.body,
+    response: apikeySchemas.issue_apikey.response,
     handler: async (req) => {
       const b = req.body;
       const k = await issueSessionKey(deps, {
@@ -71,20 +127,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
   registerAction(app, {
     name: 'verify_apikey',
     summary: 'Is this API key valid for this request? 200 with valid true/false and a reason',
-    body: Type.Object({
-      apikey: ApiKeyString, ip_address: IpAddress, user_agent: UserAgent, audience: Type.Optional(Audience),
-      subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), api_version: Type.Optional(ApiVersion),
-      scope: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    }, { additionalProperties: false }),
-    response: Type.Object({
-      valid: Type.Boolean(),
-      reason: Type.Optional(Type.String()),
-      retry_after: Type.Optional(Type.Integer({ description: 'Seconds, with reason rate_limited' })),
-      key: Type.Optional(Type.Object({
-        key_id: Type.String(), kind: Type.String(), user_id: Type.Integer(), role: Type.String(), scopes: Type.Array(Type.String()),
-        audience: Type.String(), subject: Subject, api_version: ApiVersion, expires_at: Timestamp,
-      })),
-    }),
+    body: apikeySchemas.verify_apikey.body,
+    response: apikeySchemas.verify_apikey.response,
     handler: (req) => {
       const b = req.body;
       const q = {
@@ -99,10 +143,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
   registerAction(app, {
     name: 'revoke_apikey',
     summary: 'Revoke one API key (own keys, or anyone\'s when the policy allows)',
-    body: Type.Object({
-      session_token: Token, apikey: Type.Optional(ApiKeyString), key_id: Type.Optional(KeyId), reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    }, { additionalProperties: false }),
-    response: Type.Object({ revoked: Type.Boolean() }),
+    body: apikeySchemas.revoke_apikey.body,
+    response: apikeySchemas.revoke_apikey.response,
     handler: async (req) => {
       const b = req.body;
       if ((b.apikey === undefined) === (b.key_id === undefined)) {
@@ -117,8 +159,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
   registerAction(app, {
     name: 'revoke_all_apikeys',
     summary: "Revoke every API key of the acting user (or of target_user_id, superuser only)",
-    body: Type.Object({ session_token: Token, target_user_id: Type.Optional(UserId) }, { additionalProperties: false }),
-    response: Type.Object({ revoked: Type.Integer() }),
+    body: apikeySchemas.revoke_all_apikeys.body,
+    response: apikeySchemas.revoke_all_apikeys.response,
     handler: async (req) => ({
       revoked: await revokeAllKeys(deps, { sessionToken: req.body.session_token, targetUserId: req.body.target_user_id }, audit(req)),
     }),
@@ -127,14 +169,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
   registerAction(app, {
     name: 'list_apikeys',
     summary: 'List the API keys of the acting user (or of target_user_id when the policy allows); never secrets',
-    body: Type.Object({ session_token: Token, target_user_id: Type.Optional(UserId) }, { additionalProperties: false }),
-    response: Type.Object({
-      keys: Type.Array(Type.Object({
-        key_id: Type.String(), kind: Type.String(), audience: Type.String(), subject: Subject, api_version: ApiVersion,
-        scopes: Type.Array(Type.String()), issued_at: Timestamp, expires_at: Timestamp,
-        last_used_at: Type.Union([Timestamp, Type.Null()]), revoked_at: Type.Union([Timestamp, Type.Null()]),
-      })),
-    }),
+    body: apikeySchemas.list_apikeys.body,
+    response: apikeySchemas.list_apikeys.response,
     handler: async (req) => {
       const keys = await listKeys(deps, { sessionToken: req.body.session_token, targetUserId: req.body.target_user_id });
       return {
@@ -151,12 +187,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
     name: 'issue_apikey_nosession',
     summary: 'Issue a standalone API key with a refresh token for a user (trusted clients)',
     status: 201,
-    body: Type.Object({
-      user_id: UserId, ip_address: IpAddress, audience: Audience, subject: Subject, api_version: ApiVersion, expires_in: Seconds,
-      refresh_expires_in: Seconds, user_agent: Type.Optional(UserAgent), not_before: Type.Optional(NotBefore),
-      scopes: Type.Optional(Scopes), bind: Type.Optional(Bind),
-    }, { additionalProperties: false }),
-    response: StandaloneAnswer,
+    body: apikeySchemas.issue_apikey_nosession.body,
+    response: apikeySchemas.issue_apikey_nosession.response,
     handler: async (req) => {
       const b = req.body;
       return standaloneAnswer(await issueStandaloneKey(deps, {
@@ -171,8 +203,8 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
     name: 'refresh_apikey',
     summary: 'Exchange a standalone key (expired or not) and its single-use refresh token for new ones',
     status: 201,
-    body: Type.Object({ apikey: ApiKeyString, refresh_token: Token, ip_address: IpAddress, user_agent: UserAgent }, { additionalProperties: false }),
-    response: StandaloneAnswer,
+    body: apikeySchemas.refresh_apikey.body,
+    response: apikeySchemas.refresh_apikey.response,
     handler: async (req) => {
       const b = req.body;
       return standaloneAnswer(await refreshStandaloneKey(deps, {

@@ -25,11 +25,9 @@ const parseTime = (field: string, v: string | undefined): number | undefined => 
   return t;
 };
 
-/** The audit log (SPEC §7), newest first. Restrict it to admin clients via their action list. */
-export default async function auditActions(app: FastifyInstance): Promise<void> {
-  registerAction(app, {
-    name: 'audit_query',
-    summary: 'Read the audit log with filters, newest first, paged by cursor',
+/** The request and answer schemas of the audit actions (also the SDK's types: src/client/types.ts). */
+export const auditSchemas = {
+  audit_query: {
     body: Type.Object({
       event: Type.Optional(Type.String({ maxLength: 64 })),
       actor_user_id: Type.Optional(UserId),
@@ -41,6 +39,16 @@ export default async function auditActions(app: FastifyInstance): Promise<void> 
       cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
     }, { additionalProperties: false }),
     response: Type.Object({ events: Type.Array(AuditEntry), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+  },
+};
+
+/** The audit log (SPEC §7), newest first. Restrict it to admin clients via their action list. */
+export default async function auditActions(app: FastifyInstance): Promise<void> {
+  registerAction(app, {
+    name: 'audit_query',
+    summary: 'Read the audit log with filters, newest first, paged by cursor',
+    body: auditSchemas.audit_query.body,
+    response: auditSchemas.audit_query.response,
     handler: async (req) => {
       const b = req.body;
       const limit = b.limit ?? 100;

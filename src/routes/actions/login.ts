@@ -21,6 +21,26 @@ function passcheckAnswer(r: Awaited<ReturnType<typeof passcheck>>) {
   return { ok: r.ok, user_id: r.userId, ...(r.reason ? { reason: r.reason } : {}) };
 }
 
+/** The request and answer schemas of the login actions (also the SDK's types: src/client/types.ts). */
+export const loginSchemas = {
+  user_login: {
+    body: body({ session_token: Token, email: Email, password: Password }),
+    response: Type.Object({ user_id: Type.Integer(), role: Type.String(), session_token: Type.String(), expires_at: Timestamp }),
+  },
+  user_logout: {
+    body: body({ session_token: Token }),
+    response: Type.Object({ user_id: Type.Integer() }),
+  },
+  user_passcheck: {
+    body: body({ session_token: Token, password: Password }),
+    response: PasscheckAnswer,
+  },
+  user_passcheck_nosession: {
+    body: body({ email: Email, password: Password }),
+    response: PasscheckAnswer,
+  },
+};
+
 /** Logins, logouts and password checks (SPEC §3). */
 export default async function loginActions(app: FastifyInstance): Promise<void> {
   const now = () => app.clock.now();
@@ -28,8 +48,8 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
   registerAction(app, {
     name: 'user_login',
     summary: 'Log in: the presented session is replaced by a new session for the user',
-    body: body({ session_token: Token, email: Email, password: Password }),
-    response: Type.Object({ user_id: Type.Integer(), role: Type.String(), session_token: Type.String(), expires_at: Timestamp }),
+    body: loginSchemas.user_login.body,
+    response: loginSchemas.user_login.response,
     handler: async (req) => {
       const b = req.body;
       const { user, token, session } = await login(app.store, app.logins, app.config, now, {
@@ -43,8 +63,8 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
   registerAction(app, {
     name: 'user_logout',
     summary: 'Log out: delete the session (its session-bound API keys are revoked)',
-    body: body({ session_token: Token }),
-    response: Type.Object({ user_id: Type.Integer() }),
+    body: loginSchemas.user_logout.body,
+    response: loginSchemas.user_logout.response,
     handler: async (req) => {
       const { session } = await requireSession(app.store, req.body.session_token, now());
       const deleted = await app.store.sessions.delete(session.id, now(), {
@@ -58,8 +78,8 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
   registerAction(app, {
     name: 'user_passcheck',
     summary: "Check the password of the session's user (yes/no)",
-    body: body({ session_token: Token, password: Password }),
-    response: PasscheckAnswer,
+    body: loginSchemas.user_passcheck.body,
+    response: loginSchemas.user_passcheck.response,
     handler: async (req) => {
       const r = await passcheck(app.store, app.logins, now, { sessionToken: req.body.session_token, password: req.body.password }, auditContext(req));
       return passcheckAnswer(r);
@@ -69,8 +89,8 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
   registerAction(app, {
     name: 'user_passcheck_nosession',
     summary: 'Check an email and password without a session (yes/no)',
-    body: body({ email: Email, password: Password }),
-    response: PasscheckAnswer,
+    body: loginSchemas.user_passcheck_nosession.body,
+    response: loginSchemas.user_passcheck_nosession.response,
     handler: async (req) => {
       const r = await passcheck(app.store, app.logins, now, { email: req.body.email, password: req.body.password }, auditContext(req));
       return passcheckAnswer(r);

@@ -42,14 +42,9 @@ export function auditContext(req: FastifyRequest): AuditContext {
 
 const body = <T extends Parameters<typeof Type.Object>[0]>(props: T) => Type.Object(props, { additionalProperties: false });
 
-/** Sessions of end users (SPEC §3). */
-export default async function sessionActions(app: FastifyInstance): Promise<void> {
-  const deps = { store: app.store, now: () => app.clock.now(), config: app.config };
-
-  registerAction(app, {
-    name: 'session_new',
-    summary: 'Start a session (anonymous unless user_id is given)',
-    status: 201,
+/** The request and answer schemas of the session actions (also the SDK's types: src/client/types.ts). */
+export const sessionSchemas = {
+  session_new: {
     body: body({
       ip_address: IpAddress,
       user_agent: UserAgent,
@@ -58,6 +53,46 @@ export default async function sessionActions(app: FastifyInstance): Promise<void
       extra: Type.Optional(Extra),
     }),
     response: Type.Object({ session_token: Type.String(), expires_at: Timestamp }),
+  },
+  session_exists: {
+    body: body({ session_token: Token }),
+    response: Type.Object({
+      exists: Type.Boolean(),
+      session: Type.Optional(SessionBody),
+      user: Type.Optional(SessionUser),
+      reason: Type.Optional(Type.String()),
+    }),
+  },
+  session_delete: {
+    body: body({ session_token: Token }),
+    response: Type.Object({ deleted: Type.Boolean() }),
+  },
+  session_delete_user: {
+    body: body({ user_id: UserId, keep_session_token: Type.Optional(Token) }),
+    response: Type.Object({ deleted: Type.Integer() }),
+  },
+  session_list: {
+    body: body({ user_id: UserId }),
+    response: Type.Object({
+      sessions: Type.Array(Type.Object({ session_id: Type.String(), ...SessionBody.properties })),
+    }),
+  },
+  session_edit: {
+    body: body({ session_token: Token, extra: Extra }),
+    response: Type.Object({ session: SessionBody }),
+  },
+};
+
+/** Sessions of end users (SPEC §3). */
+export default async function sessionActions(app: FastifyInstance): Promise<void> {
+  const deps = { store: app.store, now: () => app.clock.now(), config: app.config };
+
+  registerAction(app, {
+    name: 'session_new',
+    summary: 'Start a session (anonymous unless user_id is given)',
+    status: 201,
+    body: sessionSchemas.session_new.body,
+    response: sessionSchemas.session_new.response,
     handler: async (req) => {
       const b = req.body;
       const { token, session } = await createSession(deps, {
@@ -70,13 +105,8 @@ export default async function sessionActions(app: FastifyInstance): Promise<void
   registerAction(app, {
     name: 'session_exists',
     summary: 'Is this session token live? With the session and its user',
-    body: body({ session_token: Token }),
-    response: Type.Object({
-      exists: Type.Boolean(),
-      session: Type.Optional(SessionBody),
-      user: Type.Optional(SessionUser),
-      reason: Type.Optional(Type.String()),
-    }),
+    body: sessionSchemas.session_exists.body,
+    response: sessionSchemas.session_exists.response,
     handler: async (req) => {
       const found = await findSession(app.store, req.body.session_token, app.clock.now());
       if (!found.ok) return { exists: false, reason: found.reason };
@@ -95,16 +125,16 @@ export default async function sessionActions(app: FastifyInstance): Promise<void
   registerAction(app, {
     name: 'session_delete',
     summary: 'Delete a session (its session-bound API keys are revoked)',
-    body: body({ session_token: Token }),
-    response: Type.Object({ deleted: Type.Boolean() }),
+    body: sessionSchemas.session_delete.body,
+    response: sessionSchemas.session_delete.response,
     handler: async (req) => ({ deleted: await deleteSession(app.store, req.body.session_token, app.clock.now()) }),
   });
 
   registerAction(app, {
     name: 'session_delete_user',
     summary: 'Delete every session of a user, optionally keeping one',
-    body: body({ user_id: UserId, keep_session_token: Type.Optional(Token) }),
-    response: Type.Object({ deleted: Type.Integer() }),
+    body: sessionSchemas.session_delete_user.body,
+    response: sessionSchemas.session_delete_user.response,
     handler: async (req) => ({
       deleted: await deleteUserSessions(app.store, req.body.user_id, req.body.keep_session_token, app.clock.now(), auditContext(req)),
     }),
@@ -113,10 +143,8 @@ export default async function sessionActions(app: FastifyInstance): Promise<void
   registerAction(app, {
     name: 'session_list',
     summary: 'Live sessions of a user (no tokens)',
-    body: body({ user_id: UserId }),
-    response: Type.Object({
-      sessions: Type.Array(Type.Object({ session_id: Type.String(), ...SessionBody.properties })),
-    }),
+    body: sessionSchemas.session_list.body,
+    response: sessionSchemas.session_list.response,
     handler: async (req) => {
       const user = await app.store.users.getById(req.body.user_id);
       const rows = await listSessions(app.store, req.body.user_id, app.clock.now());
@@ -127,8 +155,8 @@ export default async function sessionActions(app: FastifyInstance): Promise<void
   registerAction(app, {
     name: 'session_edit',
     summary: 'Merge into the session extra; a null value deletes the key',
-    body: body({ session_token: Token, extra: Extra }),
-    response: Type.Object({ session: SessionBody }),
+    body: sessionSchemas.session_edit.body,
+    response: sessionSchemas.session_edit.response,
     handler: async (req) => {
       const { session, user } = await editSession(app.store, req.body.session_token, req.body.extra, app.clock.now());
       return { session: sessionView(session, user) };

@@ -35,15 +35,9 @@ export function userView(u: User) {
 const body = <T extends Parameters<typeof Type.Object>[0]>(props: T) => Type.Object(props, { additionalProperties: false });
 const SystemId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$' });
 
-/** Users: sign-up, verification, lookups and admin changes (SPEC §3). */
-export default async function userActions(app: FastifyInstance): Promise<void> {
-  const now = () => app.clock.now();
-  const deps: AdminDeps = { store: app.store, now, policy: () => app.policy.current().policy };
-
-  registerAction(app, {
-    name: 'user_new',
-    summary: 'Sign up a user (inactive until the email is verified)',
-    status: 201,
+/** The request and answer schemas of the user actions (also the SDK's types: src/client/types.ts). */
+export const userSchemas = {
+  user_new: {
     body: body({
       email: Email,
       password: Password,
@@ -56,42 +50,16 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
       user_id: Type.Integer(), system_id: Type.String(), email: Type.String(),
       verification_token: Type.String(), verification_expires_at: Timestamp,
     }),
-    handler: async (req) => {
-      const b = req.body;
-      const r = await createUser(app.store, now(), {
-        email: b.email, password: b.password, fullName: b.full_name, systemId: b.system_id, extra: b.extra,
-      }, auditContext(req));
-      return {
-        user_id: r.user.id, system_id: r.user.systemId, email: r.user.email,
-        verification_token: r.verificationToken, verification_expires_at: isoTime(r.verificationExpiresAt),
-      };
-    },
-  });
-
-  registerAction(app, {
-    name: 'user_verify_email',
-    summary: 'Spend a verification token: the user becomes active',
+  },
+  user_verify_email: {
     body: body({ verification_token: Token }),
     response: Type.Object({ user_id: Type.Integer(), role: Type.String() }),
-    handler: async (req) => {
-      const user = await verifyEmail(app.store, now(), req.body.verification_token, auditContext(req));
-      return { user_id: user.id, role: user.role };
-    },
-  });
-
-  registerAction(app, {
-    name: 'user_get',
-    summary: 'Look a user up by id, email or system id (trusted clients only)',
+  },
+  user_get: {
     body: body({ user_id: Type.Optional(UserId), email: Type.Optional(Email), system_id: Type.Optional(SystemId) }),
     response: Type.Object({ user: UserBody }),
-    handler: async (req) => ({
-      user: userView(await getUser(app.store, { userId: req.body.user_id, email: req.body.email, systemId: req.body.system_id })),
-    }),
-  });
-
-  registerAction(app, {
-    name: 'user_edit',
-    summary: 'Edit a user: self may change full_name and email; a superuser also role, is_active, email_verified',
+  },
+  user_edit: {
     body: body({
       session_token: Token,
       target_user_id: UserId,
@@ -109,6 +77,74 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
       verification_token: Type.Optional(Type.String()),
       verification_expires_at: Type.Optional(Timestamp),
     }),
+  },
+  user_lock: {
+    body: body({ session_token: Token, target_user_id: UserId, locked: Type.Boolean() }),
+    response: Type.Object({ user: UserBody }),
+  },
+  user_delete: {
+    body: body({ session_token: Token, target_user_id: UserId, password: Password }),
+    response: Type.Object({ user_id: Type.Integer() }),
+  },
+  user_list: {
+    body: body({
+      session_token: Token,
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+      cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+    }),
+    response: Type.Object({ users: Type.Array(UserBody), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+  },
+};
+
+/** Users: sign-up, verification, lookups and admin changes (SPEC §3). */
+export default async function userActions(app: FastifyInstance): Promise<void> {
+  const now = () => app.clock.now();
+  const deps: AdminDeps = { store: app.store, now, policy: () => app.policy.current().policy };
+
+  registerAction(app, {
+    name: 'user_new',
+    summary: 'Sign up a user (inactive until the email is verified)',
+    status: 201,
+    body: userSchemas.user_new.body,
+    response: userSchemas.user_new.response,
+    handler: async (req) => {
+      const b = req.body;
+      const r = await createUser(app.store, now(), {
+        email: b.email, password: b.password, fullName: b.full_name, systemId: b.system_id, extra: b.extra,
+      }, auditContext(req));
+      return {
+        user_id: r.user.id, system_id: r.user.systemId, email: r.user.email,
+        verification_token: r.verificationToken, verification_expires_at: isoTime(r.verificationExpiresAt),
+      };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_verify_email',
+    summary: 'Spend a verification token: the user becomes active',
+    body: userSchemas.user_verify_email.body,
+    response: userSchemas.user_verify_email.response,
+    handler: async (req) => {
+      const user = await verifyEmail(app.store, now(), req.body.verification_token, auditContext(req));
+      return { user_id: user.id, role: user.role };
+    },
+  });
+
+  registerAction(app, {
+    name: 'user_get',
+    summary: 'Look a user up by id, email or system id (trusted clients only)',
+    body: userSchemas.user_get.body,
+    response: userSchemas.user_get.response,
+    handler: async (req) => ({
+      user: userView(await getUser(app.store, { userId: req.body.user_id, email: req.body.email, systemId: req.body.system_id })),
+    }),
+  });
+
+  registerAction(app, {
+    name: 'user_edit',
+    summary: 'Edit a user: self may change full_name and email; a superuser also role, is_active, email_verified',
+    body: userSchemas.user_edit.body,
+    response: userSchemas.user_edit.response,
     handler: async (req) => {
       const u = req.body.update;
       const r = await editUser(deps, req.body.session_token, req.body.target_user_id, {
@@ -123,8 +159,8 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
   registerAction(app, {
     name: 'user_lock',
     summary: "Lock or unlock a user (a superuser's session); locking revokes the user's sessions and keys",
-    body: body({ session_token: Token, target_user_id: UserId, locked: Type.Boolean() }),
-    response: Type.Object({ user: UserBody }),
+    body: userSchemas.user_lock.body,
+    response: userSchemas.user_lock.response,
     handler: async (req) => ({
       user: userView(await lockUser(deps, req.body.session_token, req.body.target_user_id, req.body.locked, auditContext(req))),
     }),
@@ -133,8 +169,8 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
   registerAction(app, {
     name: 'user_delete',
     summary: "Delete a user (self, or where the policy allows); confirmed with the actor's password",
-    body: body({ session_token: Token, target_user_id: UserId, password: Password }),
-    response: Type.Object({ user_id: Type.Integer() }),
+    body: userSchemas.user_delete.body,
+    response: userSchemas.user_delete.response,
     handler: async (req) => ({
       user_id: await deleteUser(deps, app.logins, {
         sessionToken: req.body.session_token, targetId: req.body.target_user_id, password: req.body.password,
@@ -145,12 +181,8 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
   registerAction(app, {
     name: 'user_list',
     summary: 'List users by id (a staff or superuser session, checked by the policy)',
-    body: body({
-      session_token: Token,
-      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-      cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
-    }),
-    response: Type.Object({ users: Type.Array(UserBody), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+    body: userSchemas.user_list.body,
+    response: userSchemas.user_list.response,
     handler: async (req) => {
       const limit = req.body.limit ?? 100;
       // One row more than the page tells whether another page follows (no cursor to an empty page).
