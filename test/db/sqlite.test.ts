@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { openSqlite, SQLITE_CACHE_KIB } from '../../src/db/sqlite/db.js';
 import { createSqliteStore } from '../../src/db/sqlite/index.js';
 import type { Store } from '../../src/db/store.js';
 import { storeContract } from './contract.js';
@@ -30,4 +31,15 @@ storeContract(t, {
     };
     return { store: await open(), another: open, refuseAudit };
   },
+});
+
+t.test('the connection has a page cache the size the docs give (SQLite default: 2 MiB)', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-cache-'));
+  const { raw } = openSqlite(path.join(dir, 'authnzd.sqlite'));
+  t.teardown(() => {
+    raw.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  t.equal(raw.pragma('cache_size', { simple: true }), -SQLITE_CACHE_KIB);
+  t.equal(SQLITE_CACHE_KIB, 64 * 1024, 'docs/operations.md says 64 MiB');
 });

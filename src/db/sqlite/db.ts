@@ -16,12 +16,19 @@ export interface SqliteHandle {
  * WAL lets readers run beside the writer; NORMAL sync is durable at every checkpoint and
  * loses at most the last transactions on power loss (not on a process crash).
  */
+/** Page cache per connection, in KiB (SQLite's own default is 2,000). */
+export const SQLITE_CACHE_KIB = 65_536;
+
 export function openSqlite(file: string, opts: { migrate?: boolean } = {}): SqliteHandle {
   const raw = new Database(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
+  // SQLite's default page cache is 2 MiB: with a large keys table, the verify path's one indexed
+  // read would miss it for a working set of a few thousand keys and read its pages through
+  // syscalls. Up to 64 MiB, filled only as pages are read (docs/operations.md).
+  raw.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
   const db = drizzle(raw, { schema });
   if (opts.migrate !== false) migrate(db, { migrationsFolder: migrationsDir('sqlite') });
   return { db, raw };
