@@ -75,7 +75,7 @@ const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
     const reason = answer.reason ?? 'invalid';
     if (reason === 'insufficient_scope') return challenge(reply, realm, 403, 'insufficient_scope', reason);
     if (reason === 'rate_limited') {
-      const retry = typeof answer.retry_after === 'number' ? answer.retry_after : 60;
+      const retry = answer.retry_after ?? 60;
       return reply.code(429).header('retry-after', String(retry)).send({ code: 'rate_limited', message: 'API key rate limit exceeded' });
     }
     return challenge(reply, realm, 401, 'invalid_token', reason);

@@ -25,5 +25,5 @@ type Entry<A extends ActionName> = Schemas[A] extends { body: infer B extends TS
 
 /** The request body of `action`, e.g. `ActionBody<'verify_apikey'>`. */
 export type ActionBody<A extends ActionName> = Static<Entry<A>['body']>;
-/** The success answer of `action`, e.g. `ActionAnswer<'verify_apikey'>` (`{valid: true, key} | {valid: false, reason}`). */
+/** The success answer of `action`, e.g. `ActionAnswer<'verify_apikey'>` (`{valid, reason?, retry_after?, key?}`). */
 export type ActionAnswer<A extends ActionName> = Static<Entry<A>['response']>;

@@ -1,6 +1,6 @@
 import type { Store } from '../db/store.js';
 import { ConflictError } from '../db/errors.js';
-import type { NewUserToken, UserPatch } from '../db/store/users.js';
+import type { UserPatch } from '../db/store/users.js';
 import type { AuditEvent, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { evaluateAccess, type Policy } from '../policy/evaluate.js';
@@ -8,8 +8,7 @@ import { ANONYMOUS_USER_ID } from './bootstrap.js';
 import { looksLikeEmail, normaliseEmail } from './email.js';
 import { credentialError, type LoginGuard } from './login.js';
 import { requireSession, userIsUsable, type AuditContext } from './sessions.js';
-import { hashToken, newToken } from './tokens.js';
-import { VERIFICATION_TOKEN_PREFIX, VERIFICATION_TTL_SECONDS } from './users.js';
+import { newVerificationToken } from './users.js';
 
 /**
  * Changes to users by an acting user (SPEC §3). Every decision uses the actor's role as stored
@@ -79,8 +78,7 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
   }
 
   const patch: UserPatch = {};
-  let verification: NewUserToken | undefined;
-  let token: string | undefined;
+  let verification: ReturnType<typeof newVerificationToken> | undefined;
   const now = deps.now();
   if (update.fullName !== undefined) patch.fullName = update.fullName === null ? null : update.fullName.normalize('NFKC').trim();
   if (update.email !== undefined) {
@@ -90,8 +88,7 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
       patch.email = email;
       // A new address is unproven until verified again (unless a superuser says otherwise).
       patch.emailVerified = false;
-      token = newToken(VERIFICATION_TOKEN_PREFIX);
-      verification = { tokenHash: hashToken(token), purpose: 'verify_email', createdAt: now, expiresAt: now + VERIFICATION_TTL_SECONDS * 1000 };
+      verification = newVerificationToken(now);
     }
   }
   if (update.role !== undefined) {
@@ -108,10 +105,10 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
   const currentRole = target.adminLocked ? target.roleBeforeLock : target.role;
   if (patch.role !== undefined && patch.role !== currentRole) audits.push({ ...base, event: 'role_change', details: { from: currentRole, to: patch.role } });
   try {
-    const updated = await deps.store.users.update(target.id, patch, now, audits, verification);
+    const updated = await deps.store.users.update(target.id, patch, now, audits, verification?.row);
     if (!updated) throw new ApiError('not_found', `No user ${targetId}.`);
-    if (!updated.verificationIssued || token === undefined) return { user: updated.user };
-    return { user: updated.user, verification: { token, expiresAt: verification!.expiresAt } };
+    if (!updated.verificationIssued || verification === undefined) return { user: updated.user };
+    return { user: updated.user, verification: { token: verification.token, expiresAt: verification.row.expiresAt } };
   } catch (err) {
     if (err instanceof ConflictError) throw new ApiError('conflict', 'This email address is already registered.');
     throw err;

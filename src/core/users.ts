@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../db/store.js';
+import type { NewUserToken } from '../db/store/users.js';
 import { ConflictError } from '../db/errors.js';
 import type { User } from '../db/types.js';
 import { ApiError } from '../errors.js';
@@ -27,6 +28,12 @@ export function enforcePasswordPolicy(password: string, user: { email: string; f
   }
 }
 
+/** A fresh email verification token: the token for the user, and its row (only the hash is stored). */
+export function newVerificationToken(now: number): { token: string; row: NewUserToken } {
+  const token = newToken(VERIFICATION_TOKEN_PREFIX);
+  return { token, row: { tokenHash: hashToken(token), purpose: 'verify_email', createdAt: now, expiresAt: now + VERIFICATION_TTL_SECONDS * 1000 } };
+}
+
 function badEmail(path = '/email'): ApiError {
   return new ApiError('invalid_request', 'The email address is not valid.', { details: [{ path, message: 'must be an email address' }] });
 }
@@ -42,16 +49,15 @@ export async function createUser(
   enforcePasswordPolicy(input.password, { email, fullName });
   // Cheap pre-check so a duplicate does not cost an argon2 hash; the unique index decides races.
   if (await store.users.getByEmail(email)) throw new ApiError('conflict', 'This email address is already registered.');
-  const token = newToken(VERIFICATION_TOKEN_PREFIX);
-  const expiresAt = now + VERIFICATION_TTL_SECONDS * 1000;
+  const verification = newVerificationToken(now);
   try {
     const user = await store.users.createWithToken({
       systemId: input.systemId ?? randomUUID(), email, fullName, passwordHash: await hashPassword(input.password),
       role: VERIFIED_ROLE, isActive: false, emailVerified: false, extra: input.extra ?? {}, createdAt: now,
-    }, { tokenHash: hashToken(token), purpose: 'verify_email', createdAt: now, expiresAt }, {
+    }, verification.row, {
       ...audit, event: 'user_create', outcome: 'success',
     });
-    return { user, verificationToken: token, verificationExpiresAt: expiresAt };
+    return { user, verificationToken: verification.token, verificationExpiresAt: verification.row.expiresAt };
   } catch (err) {
     if (err instanceof ConflictError) {
       throw new ApiError('conflict', err.constraint === 'users_system_id_uq' ? 'This system_id is already taken.' : 'This email address is already registered.');

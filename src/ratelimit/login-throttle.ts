@@ -56,24 +56,26 @@ export const UNKNOWN_FAILURE_WINDOW_MS = 86_400_000;
  * after N times as many failures, which tells it from a real one. The email is kept as a digest.
  */
 export function limiterUnknownEmailFailures(limiter: Limiter): UnknownEmailFailures {
-  const failuresKey = (email: string) => `unknown-login:failures:${emailKey(email)}`;
-  const lockKey = (email: string) => `unknown-login:lock:${emailKey(email)}`;
+  // Both keys take the email's digest (end-user.ts emailKey), computed once per call.
+  const failuresKey = (id: string) => `unknown-login:failures:${id}`;
+  const lockKey = (id: string) => `unknown-login:lock:${id}`;
   return {
     async lockedFor(email, now, limits) {
-      const lock = await limiter.peek(lockKey(email), 1, limits.lockMs, now);
+      const lock = await limiter.peek(lockKey(emailKey(email)), 1, limits.lockMs, now);
       return lock.allowed ? 0 : lock.resetMs;
     },
     async fail(email, now, limits) {
-      const counted = await limiter.hit(failuresKey(email), limits.maxFailures, UNKNOWN_FAILURE_WINDOW_MS, now);
+      const id = emailKey(email);
+      const counted = await limiter.hit(failuresKey(id), limits.maxFailures, UNKNOWN_FAILURE_WINDOW_MS, now);
       const failures = limits.maxFailures - counted.remaining;
       if (failures < limits.maxFailures) return { failures, locked: false };
       // The lock starts now and lasts lockMs; the count starts again, as for a real account.
-      await limiter.reset(failuresKey(email));
-      await limiter.hit(lockKey(email), 1, limits.lockMs, now);
+      await limiter.reset(failuresKey(id));
+      await limiter.hit(lockKey(id), 1, limits.lockMs, now);
       return { failures, locked: true };
     },
     async clear(email) {
-      await limiter.reset(failuresKey(email));
+      await limiter.reset(failuresKey(emailKey(email)));
     },
   };
 }

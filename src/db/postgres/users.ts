@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
-import type { NewUser, UserStore } from '../store/users.js';
+import { dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
 import { insertAudit } from './audit.js';
 import { uniqueViolation, type PgDb, type PgExec } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
@@ -150,13 +150,13 @@ export function pgUserStore(db: PgDb): UserStore {
           if (patch.isActive === false && current.isActive) await deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
           // A pending verification belongs to the address and state it was issued for (store/users.ts).
           let pendingLive = false;
-          if (patch.email !== undefined || patch.emailVerified !== undefined || patch.isActive === false) {
+          if (dropsPendingVerifications(patch)) {
             const dropped = await tx.delete(userTokens)
               .where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, 'verify_email'), isNull(userTokens.usedAt)))
               .returning({ expiresAt: userTokens.expiresAt });
             pendingLive = dropped.some((t) => t.expiresAt > now);
           }
-          const verificationIssued = verification !== undefined && patch.email !== undefined && !row!.emailVerified && (row!.isActive || pendingLive);
+          const verificationIssued = verification !== undefined && storesVerification(patch, row!, pendingLive);
           if (verificationIssued) await tx.insert(userTokens).values({ ...verification, userId });
           for (const a of audits) await insertAudit(tx, a, now);
           return { user: row!, verificationIssued };

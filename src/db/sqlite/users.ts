@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, isNotNull, isNull, lte, or, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
-import type { NewUser, UserStore } from '../store/users.js';
+import { dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
 import type { AuditEvent } from '../types.js';
 import { auditWriter } from './audit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
@@ -148,13 +148,13 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
           // Standalone keys stay: they answer `user_inactive` (SPEC §4.2) and work again on reactivation.
           if (patch.isActive === false && current.isActive) deleteSessionsWhere(tx, eq(sessions.userId, userId), now, 'user_deactivated');
           let pendingLive = false;
-          if (patch.email !== undefined || patch.emailVerified !== undefined || patch.isActive === false) {
+          if (dropsPendingVerifications(patch)) {
             const dropped = tx.delete(userTokens)
               .where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, 'verify_email'), isNull(userTokens.usedAt)))
               .returning({ expiresAt: userTokens.expiresAt }).all();
             pendingLive = dropped.some((t) => t.expiresAt > now);
           }
-          const verificationIssued = verification !== undefined && patch.email !== undefined && !row.emailVerified && (row.isActive || pendingLive);
+          const verificationIssued = verification !== undefined && storesVerification(patch, row, pendingLive);
           if (verificationIssued) tx.insert(userTokens).values({ ...verification, userId }).run();
           for (const a of audits) writeAudit(a, now);
           return { user: row, verificationIssued };

@@ -30,6 +30,19 @@ export interface UserPatch {
   emailVerified?: boolean;
 }
 
+/**
+ * The rule of `update` for pending email verifications, shared by both dialects (the interface
+ * below says why). True when the patch deletes the user's unused `verify_email` tokens.
+ */
+export function dropsPendingVerifications(patch: UserPatch): boolean {
+  return patch.email !== undefined || patch.emailVerified !== undefined || patch.isActive === false;
+}
+
+/** True when `update` stores the given verification for the edited user (`hadLivePending`: a live one was just dropped). */
+export function storesVerification(patch: UserPatch, edited: Pick<User, 'emailVerified' | 'isActive'>, hadLivePending: boolean): boolean {
+  return patch.email !== undefined && !edited.emailVerified && (edited.isActive || hadLivePending);
+}
+
 export interface UserUpdate {
   user: User;
   /** True when the `verification` token given to `update` was stored. */
@@ -93,9 +106,10 @@ export interface UserStore {
    * A pending email verification belongs to the address and the state it was issued for: a patch
    * that sets the email or `emailVerified`, or deactivates the user, deletes the user's unused
    * `verify_email` tokens. `verification` is stored only with a patch that sets the email, and
-   * only if the edited user's email is unverified and the user is active or had a live pending verification (a sign-up not
-   * yet verified); a deactivated user gets none, so no token can reactivate them.
-   * `verificationIssued` says whether it was stored.
+   * only if the edited user's email is unverified and the user is active or had a live pending
+   * verification (a sign-up not yet verified); a deactivated user gets none, so no token can
+   * reactivate them. `verificationIssued` says whether it was stored. (The two rules:
+   * `dropsPendingVerifications` and `storesVerification` above.)
    */
   update(userId: number, patch: UserPatch, now: number, audits: AuditEvent[], verification?: NewUserToken): Promise<UserUpdate | undefined>;
   /**
