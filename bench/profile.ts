@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bodiesFile, runLoad, type Settings } from './scenarios.js';
-import { anonymousSessions, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
+import { anonymousSessions, fillApiKeys, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
 import { ADMIN_SECRET, startService, stopService } from './service.js';
 
 /*
@@ -16,12 +16,14 @@ import { ADMIN_SECRET, startService, stopService } from './service.js';
  * Scenarios: verify (1,000 repeat keys), cold (never-repeated keys), session_exists,
  * check_access, issue. `--rate-limits` runs the service with the built-in limits (the default of
  * a real deployment; the bench turns them off) for session_exists and check_access: the key
- * scenarios seed more keys than the per-user issue limit allows. A diagnosis tool for
+ * scenarios seed more keys than the per-user issue limit allows. `--rows N` (verify only) adds
+ * filler keys to the file until the table holds N rows and profiles a freshly started service,
+ * as the bench's 1,000,000-keys scenario does (`--rows 0`: the fresh process without filler). A diagnosis tool for
  * docs/performance.md, not part of `npm run bench`.
  */
 
 const { values: args } = parseArgs({
-  options: { scenario: { type: 'string', default: 'verify' }, 'no-profile': { type: 'boolean' }, 'rate-limits': { type: 'boolean' }, 'extra-keys': { type: 'string', default: '0' }, seconds: { type: 'string', default: '8' }, top: { type: 'string', default: '40' } },
+  options: { scenario: { type: 'string', default: 'verify' }, 'no-profile': { type: 'boolean' }, 'rate-limits': { type: 'boolean' }, 'extra-keys': { type: 'string', default: '0' }, rows: { type: 'string' }, seconds: { type: 'string', default: '8' }, top: { type: 'string', default: '40' } },
 });
 const seconds = Number(args.seconds);
 const tmp = mkdtempSync(path.join(tmpdir(), 'authnzd-profile-'));
@@ -36,7 +38,9 @@ if (args['rate-limits'] && !['session_exists', 'check_access'].includes(args.sce
 }
 // `{}`: no overrides, the built-in limits.
 const env = args['rate-limits'] ? { AUTHNZD_RATE_LIMITS: '{}' } : undefined;
-const svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), env, nodeArgs: args['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+if (args.rows !== undefined && args.scenario !== 'verify') throw new Error('--rows: only with --scenario verify');
+const nodeArgs = args['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+let svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), env, nodeArgs: args.rows === undefined ? nodeArgs : [] });
 const owner = await signUp(svc.api, 'owner@profile.example.test');
 const load = (action: string, bodies: string[], expect: string, extra: object = {}) =>
   runLoad(s, { url: svc.url, action, secret: ADMIN_SECRET, bodies: bodiesFile(s, bodies), expect, cpuPid: svc.proc.pid, ...extra });
@@ -45,9 +49,20 @@ const load = (action: string, bodies: string[], expect: string, extra: object = 
 await issueKeys(svc.api, owner.session, Number(args['extra-keys']));
 let result;
 switch (args.scenario) {
-  case 'verify':
-    result = await load('verify_apikey', (await issueKeys(svc.api, owner.session, 1000)).map(verifyBody), '"valid":true');
+  case 'verify': {
+    const bodies = (await issueKeys(svc.api, owner.session, 1000)).map(verifyBody);
+    if (args.rows !== undefined) {
+      // The bench's large-table scenario: filler rows straight into the file, then a fresh
+      // process (profiled) verifies the same working set. `--rows 0`: the fresh process alone.
+      await stopService(svc);
+      const file = path.join(dataDir, 'authnzd.sqlite');
+      const fill = fillApiKeys(file, Math.max(0, Number(args.rows) - fillApiKeys(file, 0).rows));
+      process.stderr.write(`profile: ${fill.rows} rows in api_keys\n`);
+      svc = await startService({ dataDir, cpu: 0, log: path.join(tmp, 'authnzd.log'), env, nodeArgs });
+    }
+    result = await load('verify_apikey', bodies, '"valid":true');
     break;
+  }
   case 'cold': {
     const keys = await issueKeys(svc.api, owner.session, Math.round(seconds * 4000));
     result = await load('verify_apikey', keys.map(verifyBody), '"valid":true', { order: 'once', amount: 'rest', warmup: 0 });
