@@ -1,4 +1,4 @@
-import type { Store } from '../db/store.js';
+import type { ReadStamp, Store } from '../db/store.js';
 import type { User } from '../db/types.js';
 import { checkLimit, evaluateAccess, type Decision, type LimitDecision } from '../policy/evaluate.js';
 import type { Policy } from '../policy/schema.js';
@@ -10,11 +10,13 @@ export interface AccessQuery {
   ownerId: number;
   visibility: string;
   sharedWith?: readonly number[];
+  /** The request's change stamp (`FastifyRequest.readStamp`), for the memoised read of the actor. */
+  at?: ReadStamp;
 }
 
 /** The acting user, or why it may not act: unknown, or deactivated / admin-locked. */
-async function actor(store: Store, userId: number): Promise<{ user: User } | { reason: 'unknown_user' | 'user_inactive' }> {
-  const user = await store.users.getById(userId);
+async function actor(store: Store, userId: number, at?: ReadStamp): Promise<{ user: User } | { reason: 'unknown_user' | 'user_inactive' }> {
+  const user = await store.users.getById(userId, at);
   if (!user) return { reason: 'unknown_user' };
   if (!user.isActive || user.adminLocked) return { reason: 'user_inactive' };
   return { user };
@@ -26,7 +28,7 @@ async function actor(store: Store, userId: number): Promise<{ user: User } | { r
  * locked does not make the item inaccessible to everyone else.
  */
 export async function checkAccess(store: Store, policy: Policy, q: AccessQuery): Promise<Decision> {
-  const a = await actor(store, q.userId);
+  const a = await actor(store, q.userId, q.at);
   if ('reason' in a) return { allowed: false, reason: a.reason };
   return evaluateAccess(policy, {
     actorId: a.user.id, role: a.user.role, action: q.action, item: q.item,

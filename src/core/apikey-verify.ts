@@ -6,6 +6,7 @@ import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { hashToken, safeEqual } from './tokens.js';
 import type { OpenedKey } from './verify-cache.js';
 import type { ApiKeyVerifyRow } from '../db/store/apikeys.js';
+import type { ReadStamp } from '../db/store.js';
 import type { LimitResult } from '../ratelimit/limiter.js';
 
 /*
@@ -29,6 +30,8 @@ export interface VerifyRequest {
   subject?: string;
   apiVersion?: string | number;
   scope?: string;
+  /** The request's change stamp (`FastifyRequest.readStamp`), for the memoised read. */
+  at?: ReadStamp;
 }
 
 export interface VerifiedKey {
@@ -165,7 +168,7 @@ export function verifyApiKeyNow(deps: ApiKeyDeps, req: VerifyRequest): VerifyRes
   const c = opened.claims;
   const max = limitOf(deps, c);
   if (max !== undefined && deps.limiter!.hitNow === undefined) return undefined;
-  const early = timeRefusal(c, now) ?? refusal(opened, read(c.jti), req);
+  const early = timeRefusal(c, now) ?? refusal(opened, read(c.jti, req.at), req);
   if (early !== undefined) return early;
   if (max !== undefined) {
     const hit = deps.limiter!.hitNow!(limitKey(opened), max, limitWindowMs, now);
@@ -184,7 +187,7 @@ export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promis
   const now = deps.now();
   const early = timeRefusal(c, now);
   if (early !== undefined) return early;
-  const refused = refusal(opened, await deps.store.apikeys.getForVerify(c.jti), req);
+  const refused = refusal(opened, await deps.store.apikeys.getForVerify(c.jti, req.at), req);
   if (refused !== undefined) return refused;
   const max = limitOf(deps, c);
   if (max !== undefined) {

@@ -1,4 +1,4 @@
-import type { Store } from '../db/store.js';
+import type { ReadStamp, Store } from '../db/store.js';
 import type { Client } from '../db/types.js';
 import { hashToken, newId, newToken, safeEqual } from './tokens.js';
 
@@ -24,14 +24,18 @@ export async function createClient(
 /**
  * Resolves a presented client secret. The lookup is by SHA-256 (an index cannot be searched in
  * constant time, but it only ever sees the hash); the final comparison is constant-time.
- * Results are cached briefly so the hot path does no database read for client auth; a revoked
- * client stops working within `ttlMs`. The in-memory cache is keyed by the presented string
+ * Results are cached so the hot path does no database read for client auth. On a store with a
+ * change stamp (SQLite) an answer is kept while no other connection has committed since it was
+ * read: a client revoked or added by the CLI (another process) is seen by the next request, and
+ * the stamp costs nothing more, since the request reads it anyway for its memoised reads
+ * (read-memo.ts). Clients are only ever changed by the CLI. Without a stamp (PostgreSQL) an
+ * answer is kept `ttlMs`: a revoked client stops working within it. The in-memory cache is keyed by the presented string
  * itself: hashing it on every call cost 3% of a verify_apikey (issue 7), a Map lookup compares
  * strings only within one hash bucket (no timing oracle on the secret's bytes), the secret is in
  * this process's memory with every request anyway, and nothing of it is stored or logged.
  */
 export class ClientAuthenticator {
-  private cache = new Map<string, { client: Client | undefined; until: number }>();
+  private cache = new Map<string, { client: Client | undefined; until: number; others: number | undefined }>();
 
   constructor(
     private readonly store: Store,
@@ -40,21 +44,27 @@ export class ClientAuthenticator {
     private readonly maxEntries = 1000,
   ) {}
 
-  /** The cached answer for `secret`, if one is still fresh (the hot path: no promise). */
-  cached(secret: string): { client: Client | undefined } | undefined {
+  /**
+   * The cached answer for `secret`, if one is still fresh (the hot path: no promise). `at`: the
+   * request's change stamp, read when it arrived (`Store.readStamp`), on stores that have one.
+   */
+  cached(secret: string, at?: ReadStamp): { client: Client | undefined } | undefined {
     const hit = this.cache.get(secret);
-    return hit !== undefined && hit.until > this.now() ? hit : undefined;
+    if (hit === undefined) return undefined;
+    if (at !== undefined) return hit.others === at.others ? hit : undefined;
+    return hit.until > this.now() ? hit : undefined;
   }
 
-  async authenticate(secret: string): Promise<Client | undefined> {
-    const hit = this.cached(secret);
+  /** `at` as for `cached`: it must have been read before this call (it stamps the answer). */
+  async authenticate(secret: string, at?: ReadStamp): Promise<Client | undefined> {
+    const hit = this.cached(secret, at);
     if (hit !== undefined) return hit.client;
     const t = this.now();
     const hash = hashToken(secret);
     const client = await this.store.clients.findLiveBySecretHash(hash);
     const ok = client !== undefined && safeEqual(client.secretHash, hash) ? client : undefined;
     if (this.cache.size >= this.maxEntries) this.cache.clear();
-    this.cache.set(secret, { client: ok, until: t + this.ttlMs });
+    this.cache.set(secret, { client: ok, until: t + this.ttlMs, others: at?.others });
     return ok;
   }
 

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import type { Store } from '../db/store.js';
+import type { ReadStamp, Store } from '../db/store.js';
 import type { AuditEvent, Session, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { ANONYMOUS_USER_ID } from './bootstrap.js';
@@ -36,6 +36,8 @@ export interface SessionMatch {
   userId?: number;
   ipAddress?: string;
   userAgent?: string;
+  /** The request's change stamp (`FastifyRequest.readStamp`), for the memoised read. */
+  at?: ReadStamp;
 }
 
 /**
@@ -45,7 +47,7 @@ export interface SessionMatch {
  */
 export async function findSession(store: Store, token: string, now: number, match: SessionMatch = {}): Promise<SessionLookup> {
   const hash = hashToken(token);
-  const found = await store.sessions.getWithUserByTokenHash(hash);
+  const found = await store.sessions.getWithUserByTokenHash(hash, match.at);
   if (!found || !safeEqual(found.session.tokenHash, hash)) return { ok: false, reason: 'unknown' };
   const { session, user } = found;
   if (session.expiresAt <= now) return { ok: false, reason: 'expired' };

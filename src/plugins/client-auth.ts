@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientAuthenticator, clientMayCall } from '../core/clients.js';
+import type { ReadStamp } from '../db/store.js';
 import type { Client } from '../db/types.js';
 import { ApiError } from '../errors.js';
 
@@ -11,6 +12,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated calling client (set in the action context only). */
     client: Client | undefined;
+    /**
+     * The store's change stamp, read when the request arrived (SQLite; undefined on PostgreSQL):
+     * the hot actions pass it to their memoised reads, so a request reads it once (read-memo.ts).
+     */
+    readStamp: ReadStamp | undefined;
   }
   interface FastifyContextConfig {
     /** Action name of a /v1 route, checked against the client's action list. */
@@ -34,6 +40,7 @@ export default fp(async (app) => {
   const auth = new ClientAuthenticator(app.store, () => app.clock.now());
   app.decorate('clientAuth', auth);
   app.decorateRequest('client', undefined);
+  app.decorateRequest('readStamp', undefined);
 }, { name: 'client-auth', dependencies: ['database'] });
 
 /**
@@ -43,9 +50,16 @@ export default fp(async (app) => {
 export function requireClient(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
   const secret = bearer(req);
   if (secret === undefined) return done(new ApiError('unauthenticated'));
-  const hit = req.server.clientAuth.cached(secret);
+  let at: ReadStamp | undefined;
+  try {
+    at = req.server.store.readStamp?.();
+  } catch (err) {
+    return done(err as Error); // a database that cannot answer: the error handler's 503
+  }
+  req.readStamp = at;
+  const hit = req.server.clientAuth.cached(secret, at);
   if (hit !== undefined) return done(admit(req, hit.client));
-  req.server.clientAuth.authenticate(secret).then((client) => done(admit(req, client)), done);
+  req.server.clientAuth.authenticate(secret, at).then((client) => done(admit(req, client)), done);
 }
 
 /** Sets `req.client`, or returns the refusal. */

@@ -89,6 +89,27 @@ t.test('a commit by another connection (another process, the CLI) is seen by the
   t.equal(reads(), 3, 'and kept again until the next change');
 });
 
+t.test("a request's stamp (read once when it arrived) serves its reads; a later request's stamp sees a commit in between", async (t) => {
+  const { file, memo, stamp, reads } = setup(t);
+  keep(memo, 'a');
+  const first = stamp.read();
+  t.equal(memo.get('a', first)?.revoked, 0);
+  t.equal(reads(), 2, 'served from memory under the request stamp');
+  const other = new Database(file);
+  t.teardown(() => other.close());
+  other.prepare("UPDATE k SET revoked = 1 WHERE id = 'a'").run();
+  const second = stamp.read();
+  t.not(second.others, first.others, "the other connection's commit moves the stamp");
+  t.equal(memo.get('a', second)?.revoked, 1, 'a request that arrived after the commit sees it');
+  t.equal(reads(), 3);
+  t.equal(memo.get('a', second)?.revoked, 1);
+  t.equal(reads(), 3, 'kept under that stamp');
+  // A request that arrived before the commit (concurrent with it) is answered with a stamp
+  // that no longer matches what is kept: it reads again (never the older row for a newer stamp).
+  t.equal(memo.get('a', first)?.revoked, 1);
+  t.equal(reads(), 4);
+});
+
 t.test('a rolled back change still invalidates (never kept wrongly)', async (t) => {
   const { db, memo, reads } = setup(t);
   keep(memo, 'a');

@@ -68,4 +68,22 @@ t.test('two processes and the CLI on one SQLite file', async (t) => {
     const exists = await call(b, 'session_exists', { session_token: login.body.session_token });
     t.equal(exists.body.exists, false, 'the session the lock deleted is gone on B too');
   });
+
+  t.test('clients added and revoked by the CLI: both instances follow on their next request', async (t) => {
+    // Client answers are cached per instance; the cache must not outlive a change by the CLI
+    // (it did: a revoked client kept working for up to 5 s).
+    const asClient = (srv: Running, secret: string) => fetch(`${srv.url}/v1/session_new`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ip_address: IP, user_agent: UA }),
+    }).then((r) => r.status);
+    const lines: string[] = [];
+    const io: CliIo = { env, cwd: repoRoot, out: (l) => lines.push(l), err: (l) => t.comment(l) };
+    t.equal(await run(['client', 'add', 'frontend', '--actions', 'session_new'], { ...io }), 0);
+    const real = lines.at(-1)!;
+    for (const srv of [a, b]) t.equal(await asClient(srv, real), 201, 'the new client works at once');
+    for (const srv of [a, b]) t.equal(await asClient(srv, real), 201, 'and again (now cached)');
+    t.equal(await run(['client', 'revoke', 'frontend'], io), 0);
+    for (const srv of [a, b]) t.equal(await asClient(srv, real), 401, 'the revoked client is refused on the next request');
+  });
 });

@@ -67,11 +67,11 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
         writeAudit(audit, key.issuedAt);
       });
     },
-    async getForVerify(id) {
-      return forVerifyMemo.get(id);
+    async getForVerify(id, at) {
+      return forVerifyMemo.get(id, at);
     },
-    getForVerifyNow(id) {
-      return forVerifyMemo.get(id);
+    getForVerifyNow(id, at) {
+      return forVerifyMemo.get(id, at);
     },
     async getById(id) {
       return db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();

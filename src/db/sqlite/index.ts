@@ -28,6 +28,7 @@ export function createSqliteStore(file: string): Store {
     audit: sqliteAuditStore(db),
     apikeys: sqliteApiKeyStore(db, raw, stamp),
     keyring: sqliteKeyringStore(db),
+    readStamp: () => stamp.read(),
     withStartupLock: (fn) => serialised(file, fn),
     async ping() {
       raw.prepare('SELECT 1').get();

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { BoundedMap } from '../../bounded-map.js';
+import type { ReadStamp } from '../store.js';
 
 /*
  * Reads that repeat on every request (the verify path's key row, a session with its user, a
@@ -17,7 +18,15 @@ import { BoundedMap } from '../../bounded-map.js';
  * a read transaction (a lock, no b-tree), about half of an indexed read.
  *
  * The stamp is taken before the read: a commit that lands between the two leaves the entry with
- * an older stamp (read again next time), never a newer stamp on older data. Every SQLite write
+ * an older stamp (read again next time), never a newer stamp on older data.
+ *
+ * One stamp per request: a request reads the stamp once when it arrives (`ChangeStamp.read`, in
+ * client authentication, which also checks its cached client against it) and passes it to the
+ * reads it makes (`get(key, at)`). That stamp was read after the request arrived, so it reflects
+ * every commit that finished before the request was sent, the guarantee asked for; a commit
+ * that lands while the request is being handled is concurrent with it and may or may not be
+ * seen. An entry is then kept under the request's stamp, which may be older than the data read
+ * (never the other way round), so a later request, whose stamp is newer, reads again. Every SQLite write
  * of this process is a synchronous better-sqlite3 call (transactions included), so no read of
  * this connection can see a transaction half done.
  *
@@ -47,6 +56,11 @@ export class ChangeStamp {
   /** Other connections' commits (the number changes when there was one). */
   others(): number {
     return this.dataVersion.get()!;
+  }
+
+  /** Both numbers, now: the stamp of one request (`Store.readStamp`). */
+  read(): ReadStamp {
+    return { others: this.dataVersion.get()!, own: this.own() };
   }
 
   /** This connection's changed rows so far, less those of `unseen` writes. */
@@ -94,11 +108,12 @@ export class ReadMemo<K, V extends object> {
     this.seen = new BoundedMap(max);
   }
 
-  get(key: K): V | undefined {
+  /** `at`: the caller's request stamp; without it the stamp is read now. */
+  get(key: K, at?: ReadStamp): V | undefined {
     const hit = this.entries.get(key);
     if (hit === undefined && this.firstSight(key)) return this.read(key);
-    const others = this.stamp.others();
-    const own = this.stamp.own();
+    const others = at === undefined ? this.stamp.others() : at.others;
+    const own = at === undefined ? this.stamp.own() : at.own;
     if (hit !== undefined && hit.others === others && hit.own === own) return hit.value;
     const value = this.read(key);
     if (value === undefined) {

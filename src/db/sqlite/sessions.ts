@@ -84,8 +84,8 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
     async getByTokenHash(tokenHash) {
       return byToken.get({ h: tokenHash });
     },
-    async getWithUserByTokenHash(tokenHash) {
-      return withUserMemo.get(tokenHash);
+    async getWithUserByTokenHash(tokenHash, at) {
+      return withUserMemo.get(tokenHash, at);
     },
     async delete(id, now, audit) {
       return db.transaction((tx) => {

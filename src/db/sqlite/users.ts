@@ -60,8 +60,8 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
         throw conflictFrom(err);
       }
     },
-    async getById(id) {
-      return byIdMemo.get(id);
+    async getById(id, at) {
+      return byIdMemo.get(id, at);
     },
     async getByEmail(email) {
       return byEmail.get({ email });

@@ -1,4 +1,5 @@
 import type { ApiKey, AuditEvent, RefreshToken } from '../types.js';
+import type { ReadStamp } from '../store.js';
 
 export type NewApiKey = Omit<ApiKey, 'revokedAt' | 'revokedReason' | 'lastUsedAt' | 'useCount'>;
 export type NewRefreshToken = Omit<RefreshToken, 'usedAt'>;
@@ -26,9 +27,10 @@ export type RotateRefreshResult = 'ok' | 'spent';
 export interface ApiKeyStore {
   /** Inserts the key (and its refresh token, for standalone keys) with the audit row. */
   create(key: NewApiKey, refresh: NewRefreshToken | undefined, audit: AuditEvent): Promise<void>;
-  getForVerify(id: string): Promise<ApiKeyVerifyRow | undefined>;
+  /** `at`: the request's change stamp (`Store.readStamp`), when the store has one. */
+  getForVerify(id: string, at?: ReadStamp): Promise<ApiKeyVerifyRow | undefined>;
   /** `getForVerify` answered at once, offered by stores that need no I/O for it (SQLite). */
-  getForVerifyNow?(id: string): ApiKeyVerifyRow | undefined;
+  getForVerifyNow?(id: string, at?: ReadStamp): ApiKeyVerifyRow | undefined;
   getById(id: string): Promise<ApiKey | undefined>;
   listByUser(userId: number): Promise<ApiKey[]>;
   /** Revokes one live key; false when it was already revoked or does not exist. */

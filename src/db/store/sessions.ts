@@ -1,4 +1,5 @@
 import type { Session, AuditEvent, User } from '../types.js';
+import type { ReadStamp } from '../store.js';
 
 export interface NewSession {
   id: string;
@@ -29,7 +30,7 @@ export interface SessionStore {
    * `getByTokenHash` with the session's user in the same read (undefined `user` when it no longer
    * exists): the read of every session-bound action (`findSession`) and of its rate-limit hook.
    */
-  getWithUserByTokenHash(tokenHash: string): Promise<{ session: Session; user: User | undefined } | undefined>;
+  getWithUserByTokenHash(tokenHash: string, at?: ReadStamp): Promise<{ session: Session; user: User | undefined } | undefined>;
   /** Deletes the session (and revokes its session-bound API keys). False if it did not exist. */
   delete(id: string, now: number, audit?: AuditEvent): Promise<boolean>;
   /** Unexpired sessions of a user, oldest first. */

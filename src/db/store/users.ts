@@ -1,4 +1,5 @@
 import type { User, UserToken, AuditEvent } from '../types.js';
+import type { ReadStamp } from '../store.js';
 
 export interface NewUser {
   systemId: string;
@@ -70,7 +71,7 @@ export interface UserStore {
   create(user: NewUser, audit?: AuditEvent): Promise<User>;
   /** `create` plus a single-use token (the email verification token of `user_new`). */
   createWithToken(user: NewUser, token: NewUserToken, audit: AuditEvent): Promise<User>;
-  getById(id: number): Promise<User | undefined>;
+  getById(id: number, at?: ReadStamp): Promise<User | undefined>;
   getByEmail(email: string): Promise<User | undefined>;
   getBySystemId(systemId: string): Promise<User | undefined>;
   count(): Promise<number>;

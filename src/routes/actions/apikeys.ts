@@ -133,7 +133,7 @@ export default async function apikeyActions(app: FastifyInstance): Promise<void>
       const b = req.body;
       const q = {
         apikey: b.apikey, ipAddress: b.ip_address, userAgent: b.user_agent, audience: b.audience, subject: b.subject,
-        apiVersion: b.api_version, scope: b.scope,
+        apiVersion: b.api_version, scope: b.scope, at: req.readStamp,
       };
       const atOnce = verifyApiKeyNow(deps, q);
       return atOnce !== undefined ? answer(atOnce) : verifyApiKey(deps, q).then(answer);

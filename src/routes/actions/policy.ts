@@ -48,7 +48,7 @@ export default async function policyActions(app: FastifyInstance): Promise<void>
     handler: async (req) => {
       const b = req.body;
       return checkAccess(app.store, app.policy.current().policy, {
-        userId: b.user_id, action: b.action, item: b.item, ownerId: b.owner_id, visibility: b.visibility, sharedWith: b.shared_with,
+        userId: b.user_id, action: b.action, item: b.item, ownerId: b.owner_id, visibility: b.visibility, sharedWith: b.shared_with, at: req.readStamp,
       });
     },
   });

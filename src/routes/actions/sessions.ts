@@ -108,7 +108,7 @@ export default async function sessionActions(app: FastifyInstance): Promise<void
     body: sessionSchemas.session_exists.body,
     response: sessionSchemas.session_exists.response,
     handler: async (req) => {
-      const found = await findSession(app.store, req.body.session_token, app.clock.now());
+      const found = await findSession(app.store, req.body.session_token, app.clock.now(), { at: req.readStamp });
       if (!found.ok) return { exists: false, reason: found.reason };
       const { session, user } = found;
       return {
