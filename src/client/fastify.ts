@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AuthnzdError, type AuthnzdClient } from './sdk.js';
@@ -12,6 +13,14 @@ import type { ActionAnswer, ActionBody } from './types.js';
  * call itself fails (authnzd down, slow, refusing this service's client secret, …) the caller
  * gets 503 `unavailable` and the cause goes to the request's log: it is not the caller's fault.
  */
+
+/**
+ * The longest key and user agent `verify_apikey` accepts (its body schema, src/routes/actions/
+ * apikeys.ts). Longer values are refused here: sent on, they would fail the verify call with 400,
+ * which would turn a caller's odd request into a 503 and an error line in the service's log.
+ */
+const MAX_KEY_LENGTH = 8192;
+const MAX_USER_AGENT_LENGTH = 16384;
 
 /** The verified key's claims, as `verify_apikey` answers them (its answer schema). */
 export type VerifiedKey = NonNullable<ActionAnswer<'verify_apikey'>['key']>;
@@ -48,9 +57,9 @@ export function extractApiKey(req: FastifyRequest): string | undefined {
   return typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined;
 }
 
-function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string, reason: string) {
+function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string, reason: string, message = `API key refused: ${reason}`) {
   reply.header('www-authenticate', `Bearer realm="${realm}", error="${error}", error_description="${reason}"`);
-  return reply.code(status).send({ code: status === 401 ? 'unauthenticated' : 'insufficient_scope', message: `API key refused: ${reason}` });
+  return reply.code(status).send({ code: status === 401 ? 'unauthenticated' : 'insufficient_scope', message });
 }
 
 /**
@@ -80,7 +89,16 @@ const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
     if (req.routeOptions.config.apiKeyRequired === false) return;
     const apikey = extractApiKey(req);
     if (apikey === undefined) return challenge(reply, realm, 401, 'invalid_request', 'missing');
+    if (apikey.length > MAX_KEY_LENGTH) return challenge(reply, realm, 401, 'invalid_token', 'malformed');
     const userAgent = req.headers['user-agent'] ?? '';
+    if (userAgent.length > MAX_USER_AGENT_LENGTH) {
+      return challenge(reply, realm, 401, 'invalid_request', 'user_agent_too_long', `API key refused: the User-Agent header is longer than ${MAX_USER_AGENT_LENGTH} characters`);
+    }
+    // request.ip honours the app's trustProxy; a trusted proxy can still forward junk.
+    if (isIP(req.ip) === 0) {
+      req.log.warn('API key refused: request.ip is not an IP address (check trustProxy and the proxy\'s X-Forwarded-For)');
+      return challenge(reply, realm, 401, 'invalid_request', 'client_address', 'API key refused: the client address is not an IP address');
+    }
     const body: ActionBody<'verify_apikey'> = {
       apikey,
       ip_address: req.ip,

@@ -1,31 +1,43 @@
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 import { authnzdApiKeys, createClient } from '../../src/client/index.js';
 import { createClient as createServiceClient } from '../../src/core/clients.js';
+import { apikeySchemas } from '../../src/routes/actions/apikeys.js';
 import { ADMIN_SECRET, show, type TestApp } from '../helper.js';
 import { activeUser, issueStandalone, specApp } from '../spec/util.js';
 import { injectFetch } from './inject-fetch.js';
 
 /* The Fastify plugin (src/client/fastify.ts) when its own verify_apikey call fails, and the
- * request data it sends (docs/sdk.md). */
+ * request data it sends: user agent and IP (docs/sdk.md). */
 
 type Teardown = { teardown(fn: () => unknown): void };
 
 const UNAVAILABLE = { code: 'unavailable', message: 'API key verification is unavailable' };
 
 /** A downstream service using the plugin, its log lines captured. */
-async function service(t: Teardown, fetchImpl: typeof fetch, opts: { url?: string; secret?: string; timeoutMs?: number } = {}) {
+async function service(t: Teardown, fetchImpl: typeof fetch, opts: { url?: string; secret?: string; timeoutMs?: number; trustProxy?: boolean } = {}) {
   let raw = '';
   const stream = new Writable({ write(chunk, _enc, cb) { raw += chunk.toString(); cb(); } });
-  const svc = Fastify({ logger: { level: 'info', stream } });
+  const svc = Fastify({ logger: { level: 'info', stream }, trustProxy: opts.trustProxy ?? false });
   const client = createClient({ url: opts.url ?? 'http://authnzd.test', clientSecret: opts.secret ?? ADMIN_SECRET, fetch: fetchImpl, timeoutMs: opts.timeoutMs });
   await svc.register(authnzdApiKeys, { client, audience: 'svc' });
   svc.get('/read', { config: { apiKeyScope: 'read' } }, async (req) => ({ key: req.apiKey?.key_id ?? null }));
   svc.get('/open', { config: { apiKeyRequired: false } }, async (req) => ({ key: req.apiKey?.key_id ?? null }));
   t.teardown(() => svc.close());
   return { svc, rawLogs: () => raw, logs: () => raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** injectFetch that also records the body of every verify_apikey call. */
+function recording(app: FastifyInstance) {
+  const inner = injectFetch(app);
+  const calls: Record<string, unknown>[] = [];
+  const fetchImpl = (async (input: string | URL | Request, init?: RequestInit) => {
+    calls.push(JSON.parse(String(init?.body)) as Record<string, unknown>);
+    return inner(input, init);
+  }) as typeof fetch;
+  return { fetchImpl, calls };
 }
 
 /** A fetch standing in for a broken authnzd (or what answers in its place): always this answer. */
@@ -99,4 +111,52 @@ t.test('routes with apiKeyRequired: false never call authnzd, so an outage does 
   t.equal(res.statusCode, 200, show(res));
   t.same(res.json(), { key: null });
   t.same(logs().filter((l) => l.level === 50), []);
+});
+
+t.test('a user agent over 16384 characters is refused with 401 invalid_request, without calling authnzd', async (t) => {
+  const { h, apikey } = await withKey(t, { bind: { ip: true, user_agent: false } });
+  const { fetchImpl, calls } = recording(h.app);
+  const { svc } = await service(t, fetchImpl);
+  const res = await svc.inject({ method: 'GET', url: '/read', headers: { authorization: `Bearer ${apikey}`, 'user-agent': 'a'.repeat(16385) } });
+  t.equal(res.statusCode, 401, show(res));
+  t.match(String(res.headers['www-authenticate']), /^Bearer realm="api", error="invalid_request"/);
+  t.match(res.json(), { code: 'unauthenticated', message: /User-Agent/ });
+  t.equal(calls.length, 0, 'authnzd was not called');
+
+  await svc.inject({ method: 'GET', url: '/read', headers: { authorization: `Bearer ${apikey}`, 'user-agent': 'a'.repeat(16384) } });
+  t.equal(calls.length, 1, 'a user agent of 16384 characters is sent');
+  t.equal((calls[0]!.user_agent as string).length, 16384, 'unchanged');
+});
+
+t.test('a key longer than verify_apikey accepts is refused as malformed, without calling authnzd', async (t) => {
+  const max = (apikeySchemas.verify_apikey.body.properties.apikey as { maxLength?: number }).maxLength;
+  t.equal(max, 8192, 'the plugin\'s limit is the service\'s (src/client/fastify.ts MAX_KEY_LENGTH)');
+  const { h } = await withKey(t);
+  const { fetchImpl, calls } = recording(h.app);
+  const { svc } = await service(t, fetchImpl);
+  const res = await svc.inject({ method: 'GET', url: '/read', headers: { 'x-api-key': `azk_${'x'.repeat(8192)}` } });
+  t.equal(res.statusCode, 401, show(res));
+  t.match(String(res.headers['www-authenticate']), /error="invalid_token", error_description="malformed"/);
+  t.equal(calls.length, 0, 'authnzd was not called');
+});
+
+t.test('the IP sent is request.ip: the socket address, or the forwarded one when the app sets trustProxy', async (t) => {
+  const { h, apikey, key_id } = await withKey(t, { ip_address: '198.51.100.7' });
+  const direct = recording(h.app);
+  const { svc } = await service(t, direct.fetchImpl);
+  const spoofed = await svc.inject({ method: 'GET', url: '/read', headers: { authorization: `Bearer ${apikey}`, 'x-forwarded-for': '198.51.100.7' } });
+  t.equal(spoofed.statusCode, 401, `without trustProxy X-Forwarded-For is ignored: ${show(spoofed)}`);
+  t.equal(direct.calls[0]?.ip_address, '127.0.0.1');
+
+  const proxied = recording(h.app);
+  const behindProxy = await service(t, proxied.fetchImpl, { trustProxy: true });
+  const res = await behindProxy.svc.inject({ method: 'GET', url: '/read', headers: { authorization: `Bearer ${apikey}`, 'x-forwarded-for': '198.51.100.7' } });
+  t.equal(res.statusCode, 200, show(res));
+  t.same(res.json(), { key: key_id });
+  t.equal(proxied.calls[0]?.ip_address, '198.51.100.7');
+
+  const junk = await behindProxy.svc.inject({ method: 'GET', url: '/read', headers: { authorization: `Bearer ${apikey}`, 'x-forwarded-for': 'not-an-address' } });
+  t.equal(junk.statusCode, 401, `a forwarded value that is not an IP: ${show(junk)}`);
+  t.match(String(junk.headers['www-authenticate']), /error="invalid_request"/);
+  t.equal(proxied.calls.length, 1, 'authnzd was not called for it');
 });
