@@ -1,6 +1,7 @@
+import { isIP } from 'node:net';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { AuthnzdClient } from './sdk.js';
+import { AuthnzdError, type AuthnzdClient } from './sdk.js';
 import type { ActionAnswer, ActionBody } from './types.js';
 
 /**
@@ -8,8 +9,18 @@ import type { ActionAnswer, ActionBody } from './types.js';
  * Reads the key from `Authorization: Bearer <key>`, `Authorization: Token <key>` or
  * `X-API-Key`, verifies it with `verify_apikey` (the request's IP and user agent, plus the
  * route's required scope), and sets `request.apiKey`. Missing or invalid keys answer 401 with
- * `WWW-Authenticate`; a missing scope answers 403; a per-key limit answers 429.
+ * `WWW-Authenticate`; a missing scope answers 403; a per-key limit answers 429. When the verify
+ * call itself fails (authnzd down, slow, refusing this service's client secret, …) the caller
+ * gets 503 `unavailable` and the cause goes to the request's log: it is not the caller's fault.
  */
+
+/**
+ * The longest key and user agent `verify_apikey` accepts (its body schema, src/routes/actions/
+ * apikeys.ts). Longer values are refused here: sent on, they would fail the verify call with 400,
+ * which would turn a caller's odd request into a 503 and an error line in the service's log.
+ */
+const MAX_KEY_LENGTH = 8192;
+const MAX_USER_AGENT_LENGTH = 16384;
 
 /** The verified key's claims, as `verify_apikey` answers them (its answer schema). */
 export type VerifiedKey = NonNullable<ActionAnswer<'verify_apikey'>['key']>;
@@ -46,9 +57,29 @@ export function extractApiKey(req: FastifyRequest): string | undefined {
   return typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined;
 }
 
-function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string, reason: string) {
+function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string, reason: string, message = `API key refused: ${reason}`) {
   reply.header('www-authenticate', `Bearer realm="${realm}", error="${error}", error_description="${reason}"`);
-  return reply.code(status).send({ code: status === 401 ? 'unauthenticated' : 'insufficient_scope', message: `API key refused: ${reason}` });
+  return reply.code(status).send({ code: status === 401 ? 'unauthenticated' : 'insufficient_scope', message });
+}
+
+/**
+ * The verify call failed: the service's own problem, so no `WWW-Authenticate` and none of
+ * authnzd's text (a wrong client secret must not read as the caller's wrong key). The cause is
+ * logged for the operator: status, code and authnzd's request id, or the network error. Never
+ * the key, and the client secret is only in the request headers, which are not logged.
+ */
+function unavailable(req: FastifyRequest, reply: FastifyReply, err: unknown) {
+  if (err instanceof AuthnzdError) {
+    req.log.error({ authnzd: { status: err.status, code: err.code, message: err.message, request_id: err.requestId } }, 'API key verification failed: authnzd answered verify_apikey with an error');
+    if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+  } else {
+    // fetch's own errors ("fetch failed", TimeoutError); undici puts ECONNREFUSED etc. in cause.
+    const e = err instanceof Error ? err : new Error(String(err));
+    const c = e.cause as { code?: unknown; message?: unknown } | undefined;
+    const cause = typeof c?.code === 'string' ? c.code : typeof c?.message === 'string' ? c.message : undefined;
+    req.log.error({ authnzd: { error: e.name, message: e.message, cause } }, 'API key verification failed: authnzd did not answer');
+  }
+  return reply.code(503).send({ code: 'unavailable', message: 'API key verification is unavailable' });
 }
 
 const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
@@ -58,16 +89,31 @@ const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
     if (req.routeOptions.config.apiKeyRequired === false) return;
     const apikey = extractApiKey(req);
     if (apikey === undefined) return challenge(reply, realm, 401, 'invalid_request', 'missing');
+    if (apikey.length > MAX_KEY_LENGTH) return challenge(reply, realm, 401, 'invalid_token', 'malformed');
+    const userAgent = req.headers['user-agent'] ?? '';
+    if (userAgent.length > MAX_USER_AGENT_LENGTH) {
+      return challenge(reply, realm, 401, 'invalid_request', 'user_agent_too_long', `API key refused: the User-Agent header is longer than ${MAX_USER_AGENT_LENGTH} characters`);
+    }
+    // request.ip honours the app's trustProxy; a trusted proxy can still forward junk.
+    if (isIP(req.ip) === 0) {
+      req.log.warn('API key refused: request.ip is not an IP address (check trustProxy and the proxy\'s X-Forwarded-For)');
+      return challenge(reply, realm, 401, 'invalid_request', 'client_address', 'API key refused: the client address is not an IP address');
+    }
     const body: ActionBody<'verify_apikey'> = {
       apikey,
       ip_address: req.ip,
-      user_agent: req.headers['user-agent'] ?? '',
+      user_agent: userAgent,
       ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
       ...(opts.subject !== undefined ? { subject: opts.subject } : {}),
       ...(opts.apiVersion !== undefined ? { api_version: opts.apiVersion } : {}),
       ...(req.routeOptions.config.apiKeyScope !== undefined ? { scope: req.routeOptions.config.apiKeyScope } : {}),
     };
-    const answer = await opts.client.verifyApikey(body, { requestId: String(req.id) });
+    let answer: ActionAnswer<'verify_apikey'>;
+    try {
+      answer = await opts.client.verifyApikey(body, { requestId: String(req.id) });
+    } catch (err) {
+      return unavailable(req, reply, err);
+    }
     if (answer.valid && answer.key !== undefined) {
       req.apiKey = answer.key;
       return;

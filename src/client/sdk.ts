@@ -1,7 +1,8 @@
 /**
  * Client SDK for authnzd (SPEC §8): one method per action, each a `POST /v1/<action>` with the
- * client secret. Failed calls (non-2xx) throw an `AuthnzdError` carrying the error body; yes/no
- * answers (`verify_apikey`, `check_access`, …) are returned as values, never thrown.
+ * client secret. Failed calls (non-2xx, or an answer that is not a JSON object) throw an
+ * `AuthnzdError` carrying the error body; yes/no answers (`verify_apikey`, `check_access`, …) are
+ * returned as values, never thrown. Network failures and timeouts reject with fetch's own error.
  */
 
 import type { ActionAnswer, ActionBody } from './types.js';
@@ -45,21 +46,44 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-/** A non-2xx answer: `status`, and the error body's `code`, `message`, `request_id`, `details`. */
+/**
+ * A failed call: `status`, the error body's `code`, `message`, `request_id`, `details`, and
+ * `retryAfter` (seconds, from a `Retry-After` header). A non-2xx answer keeps its status; an
+ * answer that is not a JSON object has the code `invalid_response`, and status 502 when it came
+ * with a 2xx (the service, or whatever answered in its place, did not speak the protocol).
+ */
 export class AuthnzdError extends Error {
   readonly status: number;
   readonly code: string;
   readonly requestId: string | undefined;
+  readonly retryAfter: number | undefined;
   readonly body: Json;
 
-  constructor(status: number, body: Json) {
+  constructor(status: number, body: Json, retryAfter?: number) {
     super(typeof body.message === 'string' ? body.message : `authnzd answered ${status}`);
     this.name = 'AuthnzdError';
     this.status = status;
     this.code = typeof body.code === 'string' ? body.code : 'unknown';
     this.requestId = typeof body.request_id === 'string' ? body.request_id : undefined;
+    this.retryAfter = retryAfter;
     this.body = body;
   }
+}
+
+/** The body as a JSON object, or undefined: every authnzd answer, success or error, is one. */
+function jsonObject(text: string): Json | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Retry-After` as delta-seconds (what authnzd sends); an HTTP date or junk is ignored. */
+function retryAfterOf(res: Response): number | undefined {
+  const v = res.headers.get('retry-after')?.trim();
+  return v !== undefined && /^\d{1,9}$/.test(v) ? Number(v) : undefined;
 }
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -79,14 +103,14 @@ export function createClient(opts: ClientOptions): AuthnzdClient {
     const res = await doFetch(`${base}/v1/${action}`, {
       method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
     });
-    const text = await res.text();
-    let parsed: Json;
-    try {
-      parsed = text ? (JSON.parse(text) as Json) : {};
-    } catch {
-      parsed = { code: 'invalid_response', message: `authnzd answered ${res.status} with a non-JSON body` };
+    const parsed = jsonObject(await res.text());
+    if (parsed === undefined) {
+      // Never hand a typed caller something that is not the declared answer: a proxy's HTML
+      // page, an empty body or a JSON array is a failed call, not a result.
+      const body = { code: 'invalid_response', message: `authnzd answered ${res.status} with a body that is not a JSON object` };
+      throw new AuthnzdError(res.ok ? 502 : res.status, body, retryAfterOf(res));
     }
-    if (!res.ok) throw new AuthnzdError(res.status, parsed);
+    if (!res.ok) throw new AuthnzdError(res.status, parsed, retryAfterOf(res));
     return parsed;
   }
 

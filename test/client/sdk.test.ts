@@ -54,3 +54,30 @@ t.test('the methods are typed by the schemas the service checks (type-checked by
   // @ts-expect-error no such answer field
   t.equal(access.granted, undefined);
 });
+
+/** A fetch standing in for a broken authnzd or a proxy in front of it: always this answer. */
+function answering(status: number, body: string, headers: Record<string, string> = {}): typeof fetch {
+  return (async () => new Response(body, { status, headers })) as typeof fetch;
+}
+
+t.test('an answer that is not a JSON object throws AuthnzdError invalid_response, whatever its status', async (t) => {
+  const args = { apikey: 'azk_x', ip_address: '203.0.113.9', user_agent: 'sdk-test' };
+  for (const body of ['<html>gateway</html>', '[{"valid":true}]', 'null', '"ok"', '']) {
+    const ok = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: answering(200, body) });
+    const got = await ok.verifyApikey(args).then((v) => ({ resolved: v }), (e: unknown) => e);
+    t.ok(got instanceof AuthnzdError, `200 ${JSON.stringify(body)} rejects: ${JSON.stringify(got)}`);
+    t.match(got, { status: 502, code: 'invalid_response' }, `200 ${JSON.stringify(body)}`);
+    t.notMatch(String((got as Error).message), /gateway|valid/, 'the odd body is not echoed into the message');
+
+    const failed = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: answering(503, body) });
+    t.match(await failed.verifyApikey(args).catch((e: unknown) => e), { status: 503, code: 'invalid_response' }, `503 ${JSON.stringify(body)}`);
+  }
+});
+
+t.test('AuthnzdError carries Retry-After in seconds when the service sent one', async (t) => {
+  const body = JSON.stringify({ code: 'rate_limited', message: 'Too many requests.', request_id: 'r1' });
+  const limited = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: answering(429, body, { 'retry-after': '7' }) });
+  t.match(await limited.policyGet({}).catch((e: unknown) => e), { status: 429, code: 'rate_limited', retryAfter: 7, requestId: 'r1' });
+  const dated = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: answering(429, body, { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }) });
+  t.match(await dated.policyGet({}).catch((e: unknown) => e), { status: 429, retryAfter: undefined }, 'only delta-seconds are read');
+});
