@@ -83,3 +83,18 @@ t.test('policy check: broken files exit 1 with pointed messages', async (t) => {
   t.equal(await run(['policy', 'lint'], d.cli), 2, 'unknown subcommand is a usage error');
   t.match(d.err[0], /usage: authnzd policy check/);
 });
+
+t.test('policy check --help / -h prints the usage and exits 0; any other option is a usage error', async (t) => {
+  for (const args of [['policy', 'check', '--help'], ['policy', 'check', '-h'], ['policy', '--help'], ['policy', '-h'], ['policy', 'check', 'permissions.json', '--help']]) {
+    const a = io();
+    t.equal(await run(args, a.cli), 0, `${args.join(' ')}: ${a.err.join('\n')}`);
+    t.same(a.err, []);
+    t.match(a.out, [/^usage: authnzd policy check \[FILE\]/], args.join(' '));
+  }
+  for (const args of [['policy', 'check', '--verbose'], ['policy', 'check', '-x'], ['policy', 'check', '-'], ['policy', 'check', 'permissions.json', '--strict'], ['policy', 'check', '--file=permissions.json']]) {
+    const a = io();
+    t.equal(await run(args, a.cli), 2, `${args.join(' ')}: ${a.err.join('\n')}`);
+    t.same(a.out, []);
+    t.match(a.err, [/^authnzd: usage: authnzd policy check \[FILE\]/], args.join(' '));
+  }
+});
