@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -100,4 +100,14 @@ t.test('an unusable policy at first start stops buildApp, naming AUTHNZD_PERMISS
   writeFileSync(without, JSON.stringify(noSuperuser));
   await t.rejects(buildTestApp(t, { env: { AUTHNZD_PERMISSIONS: without } }),
     /^AUTHNZD_PERMISSIONS: cannot use policy file .*no-superuser\.json: roles: "superuser" is not declared; the service assigns it/);
+});
+
+t.test('an unusable policy at first start leaves an existing empty data dir empty', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-policy-data-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const bad = path.join(dataDir, '..', `${path.basename(dataDir)}.json`);
+  t.teardown(() => rmSync(bad, { force: true }));
+  writeFileSync(bad, '{"roles": []}');
+  await t.rejects(buildTestApp(t, { dataDir, env: { AUTHNZD_PERMISSIONS: bad } }), /^AUTHNZD_PERMISSIONS: cannot use policy file /);
+  t.same(readdirSync(dataDir), [], 'no database file, salt or secret file');
 });
