@@ -64,15 +64,19 @@ function ipAddressFormat(ajv: { addFormat(name: string, fn: (v: string) => boole
   return ajv;
 }
 
-/** config, clock, readiness and the PII hasher: what every other plugin depends on. */
+/** config, clock and readiness: what every other plugin depends on. Writes nothing. */
 const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('config', opts.config);
   app.decorate('clock', opts.clock);
   app.decorate('readiness', new Readiness());
-  ensureDataDir(opts.config.dataDir);
-  app.decorate('pii', piiHasher(resolvePiiSalt(opts.config)));
   configureArgon2({ nice: opts.config.argon2Nice });
 }, { name: 'base' });
+
+/** The data dir (0700) and the PII hasher, whose salt may be generated into it. */
+const dataDir = fp(async (app) => {
+  ensureDataDir(app.config.dataDir);
+  app.decorate('pii', piiHasher(resolvePiiSalt(app.config)));
+}, { name: 'data-dir', dependencies: ['base'] });
 
 /**
  * The whole service as a Fastify instance. Production (server.ts) and tests build it the same
@@ -121,6 +125,11 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
   });
 
   await app.register(base, { config, clock: opts.clock ?? systemClock });
+  // Everything that can refuse the start without the database comes before the first write to
+  // the data dir (its creation, the PII salt, the database, the seeded secrets): a refused start
+  // leaves nothing behind. The TLS files were read above, by Fastify().
+  await app.register(policy);
+  await app.register(dataDir);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -131,7 +140,6 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
   await app.register(metrics);
   await app.register(rateLimit, { keyPrefix: opts.rateLimitKeyPrefix });
   await app.register(database, { store: opts.store });
-  await app.register(policy);
   await app.register(keyring);
   await app.register(apikeys);
   await app.register(clientAuth);

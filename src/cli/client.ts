@@ -1,7 +1,7 @@
 import { createClient } from '../core/clients.js';
 import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
 
-const usage = 'usage: authnzd client add NAME --actions a,b|* | client list | client revoke NAME';
+export const usage = 'usage: authnzd client add NAME --actions a,b|* | client list | client revoke NAME';
 
 /** `client add|list|revoke`: the callers of the service and the actions each may call. */
 const client: Command = async (args, io) => {

@@ -2,7 +2,7 @@ import { rotateKeyring } from '../core/keyring.js';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/keyring.js';
 import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
 
-const usage = 'usage: authnzd keys list | keys rotate [--alg HS256|ES256|EdDSA]';
+export const usage = 'usage: authnzd keys list | keys rotate [--alg HS256|ES256|EdDSA]';
 
 /**
  * `keys list|rotate`: the API-key keyring in the shared database. Rotation adds keys that issue

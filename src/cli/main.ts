@@ -1,10 +1,10 @@
 import { serve } from '../server.js';
 import { ensureDataDir, seedDatabase } from '../core/bootstrap.js';
 import { openStore } from '../db/open.js';
-import client from './client.js';
-import user from './user.js';
-import keys from './keys.js';
-import policy from './policy.js';
+import client, { usage as clientUsage } from './client.js';
+import user, { usage as userUsage } from './user.js';
+import keys, { usage as keysUsage } from './keys.js';
+import policy, { usage as policyUsage } from './policy.js';
 import { ConfigError, configFrom, now, UsageError, withStore, type CliIo, type Command } from './io.js';
 
 const help = `authnzd — auth decisions over HTTP
@@ -24,10 +24,11 @@ usage: authnzd <command> [arguments]
   keys rotate [--alg HS256|ES256|EdDSA]  add new issuing keys; older keys keep verifying
   policy check [FILE]                validate a permissions file (default AUTHNZD_PERMISSIONS) without starting
 
-Settings come from the same AUTHNZD_* environment variables as the service.`;
+Settings come from the same AUTHNZD_* environment variables as the service.
+authnzd <command> --help (or -h) prints that command's usage.`;
 
 /** Every command, by name. Each module owns one noun. */
-const commands: Record<string, Command> = {
+const commands = {
   serve: async (_args, io) => {
     await serve(io.env);
     return -1; // keeps running; the process exits on a signal
@@ -53,7 +54,23 @@ const commands: Record<string, Command> = {
   user,
   keys,
   policy,
+} satisfies Record<string, Command>;
+type CommandName = keyof typeof commands;
+const isCommand = (name: string): name is CommandName => Object.hasOwn(commands, name);
+
+/** What `authnzd <command> --help` prints, by command. */
+const usages: Record<CommandName, string> = {
+  serve: 'usage: authnzd serve (start the service; settings from AUTHNZD_*)',
+  init: 'usage: authnzd init (create the data dir, database, superuser and admin client, then exit)',
+  migrate: 'usage: authnzd migrate (apply the committed database migrations, then exit)',
+  client: clientUsage,
+  user: userUsage,
+  keys: keysUsage,
+  policy: policyUsage,
 };
+
+/** `--help` / `-h` anywhere after the command: its usage, and nothing is run (exit 0). */
+const asksForHelp = (args: string[]) => args.some((a) => a === '--help' || a === '-h');
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const [name, ...args] = argv;
@@ -61,13 +78,16 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     io.out(help);
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
-  if (!command) {
+  if (!isCommand(name)) {
     io.err(`authnzd: unknown command "${name}" (try authnzd help)`);
     return 2;
   }
+  if (asksForHelp(args)) {
+    io.out(usages[name]);
+    return 0;
+  }
   try {
-    return await command(args, io);
+    return await commands[name](args, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`authnzd: ${err.message}`);

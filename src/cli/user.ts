@@ -7,7 +7,7 @@ import { ApiError } from '../errors.js';
 import { loadPolicyFile } from '../policy/watcher.js';
 import { configFrom, now, parseArgs, UsageError, withStore, type Command } from './io.js';
 
-const usage = 'usage: authnzd user add EMAIL [--name NAME] [--role ROLE] [--password-env VAR] | user lock EMAIL | user unlock EMAIL';
+export const usage = 'usage: authnzd user add EMAIL [--name NAME] [--role ROLE] [--password-env VAR] | user lock EMAIL | user unlock EMAIL';
 const cli = { client: 'cli' };
 
 /**

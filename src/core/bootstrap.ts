@@ -11,6 +11,8 @@ import { newToken } from './tokens.js';
 export const SUPERUSER_ID = 1;
 export const ANONYMOUS_USER_ID = 2;
 export const ANONYMOUS_EMAIL = 'anonymous@authnzd.invalid';
+/** The anonymous user's role (and so of every visitor session). */
+export const ANONYMOUS_ROLE = 'anonymous';
 
 /** Creates the data dir owner-only (0700). */
 export function ensureDataDir(dataDir: string): void {
@@ -67,7 +69,7 @@ async function seedUnlocked(
     }, { event: 'user_create', outcome: 'success', details: { role: 'superuser', bootstrap: true } });
     const anonymous = await store.users.create({
       systemId: randomUUID(), email: ANONYMOUS_EMAIL, fullName: 'Anonymous', passwordHash: null,
-      role: 'anonymous', isActive: true, emailVerified: false, extra: {}, createdAt: now,
+      role: ANONYMOUS_ROLE, isActive: true, emailVerified: false, extra: {}, createdAt: now,
     });
     if (superuser.id !== SUPERUSER_ID || anonymous.id !== ANONYMOUS_USER_ID) {
       throw new Error('seed users did not receive ids 1 and 2: the users table was not empty');

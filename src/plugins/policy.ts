@@ -19,6 +19,11 @@ declare module 'fastify' {
  * permissions.json (SPEC §5): loaded at start (an unusable file stops the start, naming
  * AUTHNZD_PERMISSIONS), then watched. Every reload attempt is logged and audited
  * (`policy_reload`); a refused file shows as a `policy` warning in /ready.
+ *
+ * Registered before the database (app.ts), so that a bad file stops the start before anything
+ * is written to the data dir. The watcher is built now (a change made while the rest of the app
+ * starts is caught by its first poll) but started once the app is ready: its audit rows need the
+ * store.
  */
 export default fp(async (app) => {
   const file = app.config.permissionsPath;
@@ -38,7 +43,7 @@ export default fp(async (app) => {
       .catch((err: unknown) => app.log.error({ err }, 'could not write the policy_reload audit row'));
   };
   const watcher = new PolicyWatcher(initial, { file, now: () => app.clock.now(), onReload });
-  watcher.start();
+  app.addHook('onReady', async () => watcher.start());
 
   app.decorate('policy', { current: () => watcher.current(), lastError: () => watcher.lastError() } satisfies PolicyService);
   app.readiness.add('policy', () => {
@@ -46,6 +51,6 @@ export default fp(async (app) => {
     return error ? { ok: true, warning: `policy file refused, last good policy in force: ${error}` } : { ok: true };
   });
   app.addHook('onClose', async () => watcher.stop());
-}, { name: 'policy', dependencies: ['database'] });
+}, { name: 'policy', dependencies: ['base'] });
 
 export type { LoadedPolicy } from '../policy/watcher.js';

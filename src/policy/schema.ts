@@ -1,5 +1,8 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { ANONYMOUS_ROLE } from '../core/bootstrap.js';
+import { LOCKED_ROLE, SUPERUSER_ROLE } from '../core/user-admin.js';
+import { VERIFIED_ROLE } from '../core/users.js';
 
 /*
  * permissions.json: authnzerver's policy model (SPEC §5), plus two optional authnzd fields that
@@ -9,6 +12,18 @@ import { Value } from 'typebox/value';
  *                                          shared owner_or_shared, anything else none)
  * A file written for authnzerver has neither field and gets authnzerver's decisions.
  */
+
+/**
+ * Roles the service itself gives users, with who gets them: every policy must declare them
+ * (SPEC §5 refuses "a role used but not declared"). A policy without one would leave those
+ * users with `unknown_role` on every decision. Other roles (e.g. `staff`) are the file's own.
+ */
+export const REQUIRED_ROLES: ReadonlyMap<string, string> = new Map([
+  [SUPERUSER_ROLE, 'the bootstrap superuser'],
+  [VERIFIED_ROLE, 'users who verified their email'],
+  [ANONYMOUS_ROLE, 'the anonymous user and visitor sessions'],
+  [LOCKED_ROLE, 'admin-locked users'],
+]);
 
 const Name = Type.String({ minLength: 1, maxLength: 128 });
 const Names = Type.Array(Name);
@@ -149,6 +164,9 @@ function referenceProblems(doc: PolicyDocument): string[] {
   const items = declaredSet(p, 'items', doc.items);
   const actions = declaredSet(p, 'actions', doc.actions);
   const visibilities = declaredSet(p, 'visibilities', doc.visibilities);
+  for (const [role, who] of REQUIRED_ROLES) {
+    if (!roles.has(role)) p.push(`roles: "${role}" is not declared; the service assigns it (${who}), so every policy must declare it`);
+  }
 
   for (const [item, ip] of Object.entries(doc.item_policy)) {
     const at = `item_policy.${item}`;

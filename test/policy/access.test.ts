@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { buildTestApp, json, show, type TestApp } from '../helper.js';
+import { buildTestApp, json, repoRoot, show, type TestApp } from '../helper.js';
 
 async function addUser(h: TestApp, role: string, isActive = true): Promise<number> {
   const n = Math.random().toString(36).slice(2);
@@ -93,4 +93,21 @@ t.test('an unusable policy at first start stops buildApp, naming AUTHNZD_PERMISS
   const bad = path.join(dir, 'bad.json');
   writeFileSync(bad, '{"roles": ["a"]}');
   await t.rejects(buildTestApp(t, { env: { AUTHNZD_PERMISSIONS: bad } }), /AUTHNZD_PERMISSIONS: .*bad\.json: items: missing/);
+  const noSuperuser = JSON.parse(readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8'));
+  noSuperuser.roles = noSuperuser.roles.filter((r: string) => r !== 'superuser');
+  delete noSuperuser.role_policy.superuser;
+  const without = path.join(dir, 'no-superuser.json');
+  writeFileSync(without, JSON.stringify(noSuperuser));
+  await t.rejects(buildTestApp(t, { env: { AUTHNZD_PERMISSIONS: without } }),
+    /^AUTHNZD_PERMISSIONS: cannot use policy file .*no-superuser\.json: roles: "superuser" is not declared; the service assigns it/);
+});
+
+t.test('an unusable policy at first start leaves an existing empty data dir empty', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-policy-data-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const bad = path.join(dataDir, '..', `${path.basename(dataDir)}.json`);
+  t.teardown(() => rmSync(bad, { force: true }));
+  writeFileSync(bad, '{"roles": []}');
+  await t.rejects(buildTestApp(t, { dataDir, env: { AUTHNZD_PERMISSIONS: bad } }), /^AUTHNZD_PERMISSIONS: cannot use policy file /);
+  t.same(readdirSync(dataDir), [], 'no database file, salt or secret file');
 });

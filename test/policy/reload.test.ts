@@ -112,6 +112,35 @@ t.test('a bad edit keeps the last good policy, warns in /ready and policy_get; f
   t.same((await audits(h)).map((a) => a.outcome), ['success', 'failure', 'failure']);
 });
 
+t.test('a file without a role the service assigns is refused on reload; users holding it keep their answers', async (t) => {
+  const { h, replace, file } = await setup(t);
+  const locked = (await h.app.store.users.create({
+    systemId: 'reload-locked', email: 'locked@example.test', fullName: null, passwordHash: null,
+    role: 'locked', isActive: true, emailVerified: true, extra: {}, createdAt: h.clock.now(),
+  })).id;
+  const limit = async () => json(await h.call('check_limit', { user_id: locked, limit_name: 'max_requests', value: 0 }));
+  t.same(await limit(), { within: false, limit: 0, reason: 'over_limit' });
+  const good = json(await h.call('policy_get', {})).sha256;
+
+  const noLocked = JSON.parse(shippedText);
+  noLocked.roles = noLocked.roles.filter((r: string) => r !== 'locked');
+  delete noLocked.role_policy.locked;
+  for (const ip of Object.values(noLocked.item_policy) as { invalid_roles: string[] }[]) ip.invalid_roles = ip.invalid_roles.filter((r) => r !== 'locked');
+  replace(JSON.stringify(noLocked));
+  await waitFor('refusal reported', () => h.app.policy.lastError() !== undefined);
+
+  t.match(h.app.policy.lastError(), `${file}: roles: "locked" is not declared; the service assigns it`);
+  t.same(await limit(), { within: false, limit: 0, reason: 'over_limit' }, 'not unknown_role: the last good policy is in force');
+  const r = await ready(h);
+  t.equal(r.status, 200);
+  t.match(r.body.policy, /roles: "locked" is not declared/);
+  const got = json(await h.call('policy_get', {}));
+  t.equal(got.sha256, good);
+  t.match(got.error, /roles: "locked" is not declared/);
+  t.ok(h.logs.some((l) => l.level === 50 && l.msg === 'policy file refused; the last good policy stays in force'), 'logged as an error');
+  t.match(await audits(h), [{ outcome: 'failure', details: { error: /"locked" is not declared/ } }]);
+});
+
 t.test('a deleted file keeps the last good policy; restoring the same content clears the warning', async (t) => {
   const { h, file, replace, viewPublic } = await setup(t);
   rmSync(file);

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { checkLimit, evaluateAccess, roleLimit } from '../../src/policy/evaluate.js';
-import { parsePolicy, parsePolicyText, PolicyError } from '../../src/policy/schema.js';
+import { LOCKED_ROLE } from '../../src/core/user-admin.js';
+import { parsePolicy, parsePolicyText, PolicyError, REQUIRED_ROLES } from '../../src/policy/schema.js';
 import { repoRoot } from '../helper.js';
 
 type Doc = Record<string, any>;
@@ -66,6 +67,29 @@ t.test('refusals name the path in the file', async (t) => {
     const problems = problemsOf(t, edit);
     t.ok(problems.some((p) => want.test(p)), `${name}: ${JSON.stringify(problems)}`);
   }
+});
+
+/** Removes a role everywhere the shipped file names it, leaving an otherwise consistent file. */
+function dropRole(d: Doc, role: string): void {
+  d.roles = d.roles.filter((r: string) => r !== role);
+  delete d.role_policy[role];
+  for (const ip of Object.values(d.item_policy) as Doc[]) ip.invalid_roles = ip.invalid_roles.filter((r: string) => r !== role);
+}
+
+t.test('the roles the service assigns must be declared; staff is optional', async (t) => {
+  t.same([...REQUIRED_ROLES.keys()], ['superuser', 'authenticated', 'anonymous', LOCKED_ROLE]);
+  for (const role of REQUIRED_ROLES.keys()) {
+    const problems = problemsOf(t, (d) => dropRole(d, role));
+    t.equal(problems.length, 1, `${role}: ${JSON.stringify(problems)}`);
+    t.match(problems[0], new RegExp(`^roles: "${role}" is not declared; the service assigns it \\(.+\\), so every policy must declare it$`));
+  }
+  const none = problemsOf(t, (d) => { for (const role of [...d.roles]) dropRole(d, role); });
+  t.same(none.map((p) => /^roles: "([a-z]+)" is not declared/.exec(p)?.[1]), ['superuser', 'authenticated', 'anonymous', 'locked'],
+    `"roles": [] names every missing role: ${JSON.stringify(none)}`);
+
+  const noStaff = shipped();
+  dropRole(noStaff, 'staff');
+  t.ok(parsePolicy(noStaff), 'a policy without staff loads');
 });
 
 t.test('every problem is reported, not only the first', async (t) => {

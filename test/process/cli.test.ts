@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -63,7 +63,7 @@ t.test('client add | list | revoke', async (t) => {
 t.test('usage errors exit 2 with one line', async (t) => {
   const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
   t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
-  for (const args of [['client', 'add'], ['client', 'add', 'x'], ['client', 'add', 'x', '--actions', 'Bad-Action'], ['client', 'frob'], ['nosuch'], ['client', 'add', 'x', '--colour', 'red']]) {
+  for (const args of [['client', 'add'], ['client', 'add', 'x'], ['client', 'add', 'x', '--actions', 'Bad-Action'], ['client', 'frob'], ['nosuch'], ['toString'], ['client', 'add', 'x', '--colour', 'red']]) {
     const r = await cli(args, env);
     t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.match(r.stderr, /^authnzd: [^\n]+\n$/);
@@ -71,4 +71,32 @@ t.test('usage errors exit 2 with one line', async (t) => {
   const bad = await cli(['client', 'list'], { ...env, AUTHNZD_LOG_LEVEL: 'chatty' });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /AUTHNZD_LOG_LEVEL/);
+});
+
+t.test('<command> --help / -h prints that command\'s usage and exits 0, doing nothing else', async (t) => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: path.join(parent, 'data') };
+  const cases: [string[], RegExp][] = [
+    [['init', '--help'], /^usage: authnzd init\b/],
+    [['migrate', '-h'], /^usage: authnzd migrate\b/],
+    [['client', '--help'], /^usage: authnzd client add NAME/],
+    [['client', 'add', '-h'], /^usage: authnzd client add NAME/],
+    [['user', 'add', 'a@example.test', '--help'], /^usage: authnzd user add EMAIL/],
+    [['keys', 'rotate', '-h'], /^usage: authnzd keys list/],
+    [['policy', 'check', '--help'], /^usage: authnzd policy check/],
+  ];
+  for (const [args, usage] of cases) {
+    const r = await cli(args, env);
+    t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stdout, usage, args.join(' '));
+    t.equal(r.stderr, '\n', `${args.join(' ')}: nothing on stderr`);
+  }
+  t.notOk(existsSync(env.AUTHNZD_DATA_DIR), 'no command ran: the data dir was not created');
+
+  // serve --help must not start the service; the bad port makes a serve that ignored --help
+  // exit at once (2, invalid configuration) instead of listening.
+  const serve = await runCommand(['bin/authnzd.js', 'serve', '--help'], { ...env, AUTHNZD_PORT: 'eighty' });
+  t.equal(serve.code, 0, serve.stderr);
+  t.match(serve.stdout, /^usage: authnzd serve\b/);
 });

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -72,4 +72,20 @@ t.test('invalid configuration exits non-zero with one line naming the setting', 
   const r = await runCommand(['--import', 'tsx', 'src/server.ts'], { AUTHNZD_PORT: 'eighty', AUTHNZD_DATA_DIR: freshDir() });
   t.not(r.code, 0);
   t.match(r.stderr, /^authnzd: invalid configuration: AUTHNZD_PORT: .+\n$/);
+});
+
+t.test('an invalid policy stops the start before anything is written to the data dir', async (t) => {
+  const dataDir = freshDir();
+  t.teardown(() => rmSync(path.dirname(dataDir), { recursive: true, force: true }));
+  const policy = JSON.parse(readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8')) as { roles: string[]; role_policy: Record<string, unknown> };
+  policy.roles = policy.roles.filter((r) => r !== 'superuser');
+  delete policy.role_policy.superuser;
+  const file = path.join(path.dirname(dataDir), 'permissions.json');
+  writeFileSync(file, JSON.stringify(policy));
+  // No admin password or client secret in the environment: a start that got as far as seeding
+  // the database would write admin-credentials.json and admin-client.secret.
+  const r = await runCommand(['--import', 'tsx', 'src/server.ts'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: file, AUTHNZD_PORT: '0' });
+  t.equal(r.code, 1, r.stderr);
+  t.match(r.stderr, /^authnzd: cannot start: AUTHNZD_PERMISSIONS: cannot use policy file .*permissions\.json: roles: "superuser" is not declared[^\n]*\n$/);
+  t.notOk(existsSync(dataDir), 'the data dir was not created (no database, secrets or salt)');
 });
