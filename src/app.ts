@@ -147,6 +147,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
 
   await app.register(publicRoutes);
   await app.register(async (v1) => {
+    emptyBodyIsEmptyObject(v1);
     v1.addHook('onRequest', requireClient);
     await v1.register(rateLimitHooks);
     await v1.register(auditActions);
@@ -158,6 +159,26 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     await v1.register(apikeyActions);
   }, { prefix: '/v1' });
   return app;
+}
+
+/**
+ * A zero-length body is the empty object: with `content-type: application/json` or with no
+ * content type at all (Fastify parses nothing then). Schema validation then decides, so an action
+ * whose fields are all optional (`policy_get`) can be called with no body, and one with required
+ * fields answers 400 `invalid_request` naming them. Every other body goes through Fastify's own
+ * JSON parser unchanged (malformed → 400, `__proto__`/`constructor` poisoning refused, 64 KiB).
+ */
+function emptyBodyIsEmptyObject(v1: FastifyInstance): void {
+  const parseJson = v1.getDefaultJsonParser('error', 'error');
+  v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body.length === 0) done(null, {});
+    else parseJson(req, body as string, done);
+  });
+  v1.addHook('preValidation', (req, _reply, done) => {
+    // undefined only when nothing was parsed; a JSON `null` body stays null (a 400).
+    if (req.body === undefined) req.body = {};
+    done();
+  });
 }
 
 function send(reply: import('fastify').FastifyReply, code: ErrorCode, message: string, extra: Partial<ErrorBody> = {}) {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { actionNames, isActionName } from './actions.js';
 
 /**
  * Every setting of the service, validated once at start. This module (and the CLI) are the only
@@ -112,7 +113,10 @@ export function parseRateLimits(raw: string | undefined, name = 'AUTHNZD_RATE_LI
   }
   const out: Record<string, RateLimitRule> = {};
   for (const [action, rule] of Object.entries(value)) {
-    if (!/^[a-z_]+$/.test(action)) throw new ConfigError(name, `"${action}" is not an action name`);
+    // A misspelt action would leave the limit meant for it at its default, unnoticed.
+    if (!isActionName(action)) {
+      throw new ConfigError(name, `"${action.slice(0, 64)}" is not an action (the actions are: ${actionNames.join(', ')})`);
+    }
     const r = rule as Partial<RateLimitRule> | null;
     const ok = typeof r === 'object' && r !== null && Object.keys(r).every((k) => k === 'max' || k === 'window') &&
       Number.isInteger(r.max) && (r.max as number) > 0 && Number.isInteger(r.window) && (r.window as number) > 0;

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { actionNames } from '../src/actions.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 
 t.test('defaults match SPEC §1', async (t) => {
@@ -27,6 +28,7 @@ t.test('every bad setting is named in one line', async (t) => {
     [{ AUTHNZD_RATE_LIMITS: '{bad json' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 0, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 10}}' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_RATE_LIMITS: '{"not_an_action": {"max": 5, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'short' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
     [{ AUTHNZD_ADMIN_EMAIL: 'nobody' }, 'AUTHNZD_ADMIN_EMAIL'],
     [{ AUTHNZD_ADMIN_PASSWORD: 'short' }, 'AUTHNZD_ADMIN_PASSWORD'],
@@ -58,6 +60,25 @@ t.test('rate limit overrides are parsed, and "off" is accepted', async (t) => {
   t.same(loadConfig({ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 100000, "window": 60}}' }).rateLimits,
     { verify_apikey: { max: 100000, window: 60 } });
   t.equal(loadConfig({ AUTHNZD_RATE_LIMITS: 'off' }).rateLimits, 'off');
+});
+
+t.test('AUTHNZD_RATE_LIMITS naming an action that does not exist is a configuration error', async (t) => {
+  for (const name of ['not_an_action', 'verify_apikeys', '__proto__', 'constructor']) {
+    const raw = JSON.stringify({ verify_apikey: { max: 10, window: 60 }, [name]: { max: 5, window: 60 } });
+    t.throws(() => loadConfig({ AUTHNZD_RATE_LIMITS: raw }), { name: 'ConfigError' }, name);
+    try {
+      loadConfig({ AUTHNZD_RATE_LIMITS: raw });
+    } catch (err) {
+      const message = (err as Error).message;
+      t.match(message, /^AUTHNZD_RATE_LIMITS: /, message);
+      t.ok(message.includes(`"${name}"`), `names the unknown action: ${message}`);
+      t.match(message, /verify_apikey.*policy_get/, `lists the actions: ${message}`);
+      t.notMatch(message, /\n/, 'one line');
+    }
+  }
+  // Every action of the service can be overridden.
+  const all = Object.fromEntries(actionNames.map((a) => [a, { max: 7, window: 60 }]));
+  t.same(loadConfig({ AUTHNZD_RATE_LIMITS: JSON.stringify(all) }).rateLimits, all);
 });
 
 t.test('unknown AUTHNZD_ settings are reported, test settings are not', async (t) => {

@@ -5,19 +5,11 @@
  * returned as values, never thrown. Network failures and timeouts reject with fetch's own error.
  */
 
+import { actionNames, type ActionName } from '../actions.js';
 import type { ActionAnswer, ActionBody } from './types.js';
 
-export const actionNames = [
-  'session_new', 'session_exists', 'session_delete', 'session_delete_user', 'session_list', 'session_edit',
-  'user_new', 'user_verify_email', 'user_login', 'user_logout', 'user_passcheck', 'user_passcheck_nosession',
-  'user_changepass', 'user_resetpass_token', 'user_resetpass', 'user_edit', 'user_lock', 'user_delete',
-  'user_get', 'user_list',
-  'issue_apikey', 'verify_apikey', 'revoke_apikey', 'revoke_all_apikeys', 'list_apikeys',
-  'issue_apikey_nosession', 'refresh_apikey',
-  'check_access', 'check_limit', 'policy_get', 'audit_query',
-] as const;
-
-export type ActionName = (typeof actionNames)[number];
+/** The service's action names (src/actions.ts, the list the routes are checked against). */
+export { actionNames, type ActionName };
 export type Json = Record<string, unknown>;
 
 /** `session_new` → `sessionNew` */

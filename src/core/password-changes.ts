@@ -26,7 +26,7 @@ export async function changePassword(
   const { session, user } = await requireSession(store, input.sessionToken, now());
   const checked = await guard.check(user, user.email, input.currentPassword, 'password_change', audit);
   if (!checked.ok) throw credentialError(checked);
-  enforcePasswordPolicy(input.newPassword, user);
+  enforcePasswordPolicy(input.newPassword, user, 'new_password');
   const hash = await hashPassword(input.newPassword);
   await store.users.changePassword(user.id, hash, session.id, now(), {
     ...audit, event: 'password_change', outcome: 'success', actorUserId: user.id, targetUserId: user.id,
@@ -60,7 +60,7 @@ export async function resetPassword(store: Store, now: () => number, input: { re
   const token = await store.users.getLiveToken(tokenHash, 'reset_password', now());
   const user = token && (await store.users.getById(token.userId));
   if (!user) throw badResetToken();
-  enforcePasswordPolicy(input.newPassword, user);
+  enforcePasswordPolicy(input.newPassword, user, 'new_password');
   const hash = await hashPassword(input.newPassword);
   const done = await store.users.resetPassword(tokenHash, hash, now(), { ...audit, event: 'password_reset', outcome: 'success' });
   if (!done) throw badResetToken();

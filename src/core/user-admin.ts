@@ -72,9 +72,10 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
   if (actor.id !== target.id && !(isSuper && allowedOnOther(deps, actor, target, 'edit'))) throw denied('You may not edit this user.');
   const privileged = (['role', 'isActive', 'emailVerified'] as const).filter((k) => update[k] !== undefined);
   if (privileged.length > 0 && !isSuper) throw denied('Only a superuser may change role, is_active or email_verified.');
-  // A superuser cannot demote or deactivate themselves (the service could be left without one).
-  if (actor.id === target.id && (update.role !== undefined || update.isActive !== undefined)) {
-    throw denied('You may not change your own role or deactivate yourself.');
+  // A superuser cannot demote, deactivate or unverify themselves: logging in needs an active
+  // user with a verified email, so any of these could leave the service without a superuser.
+  if (actor.id === target.id && (update.role !== undefined || update.isActive !== undefined || update.emailVerified === false)) {
+    throw denied('You may not change your own role, deactivate yourself or mark your own email unverified.');
   }
 
   const patch: UserPatch = {};

@@ -18,12 +18,16 @@ export const VERIFICATION_TTL_SECONDS = 2 * 86400;
 /** The role a user signs up with (active once the email is verified; SPEC §3). */
 export const VERIFIED_ROLE = 'authenticated';
 
-/** 400 `weak_password` with every failed rule, when the password fails the policy. */
-export function enforcePasswordPolicy(password: string, user: { email: string; fullName?: string | null }): void {
+/**
+ * 400 `weak_password` with every failed rule, when the password fails the policy. `field` is the
+ * request field the password came in (`password` on sign-up, `new_password` on change and
+ * reset), so each detail's `path` points at what the caller sent.
+ */
+export function enforcePasswordPolicy(password: string, user: { email: string; fullName?: string | null }, field: 'password' | 'new_password'): void {
   const failures = checkPasswordPolicy(password, user);
   if (failures.length > 0) {
     throw new ApiError('weak_password', `The password fails ${failures.length} rule(s) of the password policy.`, {
-      details: failures.map((f) => ({ path: '/password', rule: f.rule, message: f.message })),
+      details: failures.map((f) => ({ path: `/${field}`, rule: f.rule, message: f.message })),
     });
   }
 }
@@ -46,7 +50,7 @@ export async function createUser(
   const email = normaliseEmail(input.email);
   if (!looksLikeEmail(email)) throw badEmail();
   const fullName = input.fullName.normalize('NFKC').trim();
-  enforcePasswordPolicy(input.password, { email, fullName });
+  enforcePasswordPolicy(input.password, { email, fullName }, 'password');
   // Cheap pre-check so a duplicate does not cost an argon2 hash; the unique index decides races.
   if (await store.users.getByEmail(email)) throw new ApiError('conflict', 'This email address is already registered.');
   const verification = newVerificationToken(now);
@@ -101,7 +105,7 @@ export async function addUserDirectly(
   const email = normaliseEmail(input.email);
   if (!looksLikeEmail(email)) throw badEmail();
   const fullName = input.fullName === null ? null : input.fullName.normalize('NFKC').trim();
-  enforcePasswordPolicy(input.password, { email, fullName });
+  enforcePasswordPolicy(input.password, { email, fullName }, 'password');
   if (await store.users.getByEmail(email)) throw new ApiError('conflict', 'This email address is already registered.');
   try {
     return await store.users.create({

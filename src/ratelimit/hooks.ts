@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hashToken } from '../core/tokens.js';
 import { ApiError } from '../errors.js';
-import { clientLimit, defaultClientLimits, fallbackClientLimit } from './defaults.js';
+import { clientLimit, fallbackClientLimit } from './defaults.js';
 import { endUserLimits, ruleKey, type EndUserRule, type Subjects } from './end-user.js';
 import type { LimitResult, Limiter } from './limiter.js';
 import { limiterUnknownEmailFailures, loginThrottle } from './login-throttle.js';
@@ -28,9 +28,6 @@ export default fp(async (v1: FastifyInstance) => {
   const { config, limiter, clock } = v1;
   const overrides = config.rateLimits;
   if (overrides === 'off') return;
-  for (const action of Object.keys(overrides ?? {})) {
-    if (!(action in defaultClientLimits)) v1.log.warn({ action }, 'AUTHNZD_RATE_LIMITS names an unknown action');
-  }
 
   // Each action route gets its limit as numbers (registered before the plugin, this onRoute hook
   // runs first): @fastify/rate-limit awaits `max` and `timeWindow` on every request when they are

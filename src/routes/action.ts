@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static, TSchema } from 'typebox';
+import type { ActionName } from '../actions.js';
 import { ErrorBody } from '../schemas.js';
 
 export type ActionRequest<B extends TSchema> = FastifyRequest<{ Body: Static<B> }>;
 
 export interface ActionSpec<B extends TSchema, R extends TSchema> {
   /** The action name: the route is POST /v1/<name>, and the name is what client lists hold. */
-  name: string;
+  name: ActionName;
   summary: string;
   body: B;
   response: R;

@@ -72,6 +72,14 @@ t.test('invalid configuration exits non-zero with one line naming the setting', 
   const r = await runCommand(['--import', 'tsx', 'src/server.ts'], { AUTHNZD_PORT: 'eighty', AUTHNZD_DATA_DIR: freshDir() });
   t.not(r.code, 0);
   t.match(r.stderr, /^authnzd: invalid configuration: AUTHNZD_PORT: .+\n$/);
+
+  const dataDir = freshDir();
+  t.teardown(() => rmSync(path.dirname(dataDir), { recursive: true, force: true }));
+  const limits = JSON.stringify({ not_an_action: { max: 5, window: 60 } });
+  const unknown = await runCommand(['--import', 'tsx', 'src/server.ts'], { AUTHNZD_RATE_LIMITS: limits, AUTHNZD_DATA_DIR: dataDir });
+  t.not(unknown.code, 0);
+  t.match(unknown.stderr, /^authnzd: invalid configuration: AUTHNZD_RATE_LIMITS: .*"not_an_action".+\n$/);
+  t.notOk(existsSync(dataDir), 'nothing is created before the configuration is valid');
 });
 
 t.test('an invalid policy stops the start before anything is written to the data dir', async (t) => {

@@ -95,6 +95,53 @@ t.test('request validation and error bodies', async (t) => {
   t.equal(json(missing).code, 'not_found');
 });
 
+t.test('an empty body is {}: schema validation decides (policy_get needs no fields)', async (t) => {
+  const h = await buildTestApp(t);
+  const auth = { authorization: `Bearer ${ADMIN_SECRET}` };
+  const post = (action: string, headers: Record<string, string>, payload?: string) =>
+    h.app.inject({ method: 'POST', url: `/v1/${action}`, headers: { ...auth, ...headers }, ...(payload === undefined ? {} : { payload }) });
+  const empties: [string, Record<string, string>, string | undefined][] = [
+    ['application/json, zero-length body', { 'content-type': 'application/json' }, ''],
+    ['application/json; charset=utf-8, zero-length body', { 'content-type': 'application/json; charset=utf-8' }, ''],
+    ['no content-type, no body', {}, undefined],
+    ['no content-type, content-length: 0', { 'content-length': '0' }, ''],
+  ];
+  for (const [name, headers, payload] of empties) {
+    const policy = await post('policy_get', headers, payload);
+    t.equal(policy.statusCode, 200, `policy_get, ${name}: ${show(policy)}`);
+    t.type(json(policy).sha256, 'string');
+    const audit = await post('audit_query', headers, payload);
+    t.equal(audit.statusCode, 200, `audit_query (all fields optional), ${name}: ${show(audit)}`);
+
+    // An action with required fields still answers the SPEC error body, naming what is missing.
+    const session = await post('session_new', headers, payload);
+    t.equal(session.statusCode, 400, `session_new, ${name}: ${show(session)}`);
+    const body = json<{ code: string; message: string; request_id: string; details: { field?: string }[] }>(session);
+    t.same(Object.keys(body).sort(), ['code', 'details', 'message', 'request_id'], show(session));
+    t.equal(body.code, 'invalid_request');
+    t.type(body.message, 'string');
+    t.equal(body.request_id, session.headers['x-request-id']);
+    t.same(body.details.map((d) => d.field).sort(), ['ip_address', 'user_agent'], `the missing fields are named: ${show(session)}`);
+  }
+
+  // Bodies that are there but are not a JSON object keep their 400 (and 413 over 64 KiB).
+  const kept: [string, Record<string, string>, string, number][] = [
+    ['whitespace only', { 'content-type': 'application/json' }, '  ', 400],
+    ['malformed JSON', { 'content-type': 'application/json' }, '{"limit": ', 400],
+    ['JSON null', { 'content-type': 'application/json' }, 'null', 400],
+    ['JSON with text/plain', { 'content-type': 'text/plain' }, '{}', 400],
+    ['empty text/plain', { 'content-type': 'text/plain' }, '', 400],
+    ['JSON without a content-type', {}, '{}', 400],
+    ['over 64 KiB', { 'content-type': 'application/json' }, JSON.stringify({ pad: 'x'.repeat(70 * 1024) }), 413],
+    ['proto poisoning', { 'content-type': 'application/json' }, '{"__proto__": {"x": 1}}', 400],
+  ];
+  for (const [name, headers, payload, status] of kept) {
+    const res = await post('policy_get', headers, payload);
+    t.equal(res.statusCode, status, `${name}: ${show(res).slice(0, 300)}`);
+    t.equal(json(res).code, status === 413 ? 'payload_too_large' : 'invalid_request', name);
+  }
+});
+
 t.test('x-request-id is echoed or generated', async (t) => {
   const h = await buildTestApp(t);
   const given = await h.call('audit_query', {}, { headers: { 'x-request-id': 'req-abc-123' } });

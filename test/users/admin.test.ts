@@ -78,6 +78,28 @@ t.test('user_edit: self may change name and email; only a superuser the rest', a
   t.equal(staffEdit.statusCode, 403, `staff may not edit others under the default policy: ${show(staffEdit)}`);
 });
 
+t.test('user_edit: a superuser cannot unverify their own email (login needs a verified email)', async (t) => {
+  const { h, su } = await setup(t);
+  const unverify = await h.call('user_edit', { session_token: su, target_user_id: SUPERUSER_ID, update: { email_verified: false } });
+  t.equal(unverify.statusCode, 403, show(unverify));
+  t.match(json(unverify), { code: 'permission_denied', message: /email/ }, show(unverify));
+  // The same refusal when it rides along with an allowed change, and the allowed change is not applied.
+  const mixed = await h.call('user_edit', { session_token: su, target_user_id: SUPERUSER_ID, update: { full_name: 'Renamed', email_verified: false } });
+  t.equal(mixed.statusCode, 403, show(mixed));
+  const got = await h.call('user_get', { user_id: SUPERUSER_ID });
+  t.match(json<U>(got).user, { email_verified: true, is_active: true }, show(got));
+  t.not(json<U>(got).user.full_name, 'Renamed');
+  t.ok(await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD), 'the superuser can still log in');
+
+  const verify = await h.call('user_edit', { session_token: su, target_user_id: SUPERUSER_ID, update: { email_verified: true } });
+  t.equal(verify.statusCode, 200, `setting it to true on yourself stays allowed: ${show(verify)}`);
+  // On someone else it stays a superuser's power.
+  const id = await verifiedUser(h, 'unverify@example.com');
+  const other = await h.call('user_edit', { session_token: su, target_user_id: id, update: { email_verified: false } });
+  t.equal(other.statusCode, 200, show(other));
+  t.match(json<U>(other).user, { email_verified: false });
+});
+
 t.test('deactivation ends sessions (and their keys); standalone keys stay but cannot be used', async (t) => {
   const { h, su } = await setup(t);
   const id = await verifiedUser(h, 'deact@example.com');

@@ -29,6 +29,7 @@ t.test('user_changepass: other sessions and all keys are revoked, this session s
   t.equal(weak.statusCode, 400, show(weak));
   t.equal(json(weak).code, 'weak_password');
   t.match(json(weak).details, [{ rule: 'common_password' }]);
+  t.same(json<{ details: { path: string }[] }>(weak).details.map((d) => d.path), ['/new_password'], `details name the field sent: ${show(weak)}`);
   const noSession = await h.call('user_changepass', { session_token: 'azs_x', current_password: PASSWORD, new_password: NEW_PASSWORD });
   t.equal(noSession.statusCode, 401, show(noSession));
   t.equal(json(noSession).code, 'invalid_session');
@@ -74,6 +75,7 @@ t.test('reset: token for known and unknown emails alike; reset revokes everythin
   t.equal(weak.statusCode, 400, show(weak));
   t.equal(json(weak).code, 'weak_password');
   t.match(json(weak).details, [{ rule: 'similar_to_user' }]);
+  t.same(json<{ details: { path: string }[] }>(weak).details.map((d) => d.path), ['/new_password'], `details name the field sent: ${show(weak)}`);
 
   const ok = await h.call('user_resetpass', { reset_token: token.reset_token, new_password: NEW_PASSWORD });
   t.equal(ok.statusCode, 200, `a weak attempt does not spend the token: ${show(ok)}`);

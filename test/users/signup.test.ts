@@ -74,7 +74,9 @@ t.test('password policy: every failed rule in details', async (t) => {
     if (res.statusCode === 201) return [];
     t.equal(res.statusCode, 400, show(res));
     t.equal(json(res).code, 'weak_password', show(res));
-    return json<{ details: { rule: string }[] }>(res).details.map((d) => d.rule).sort();
+    const details = json<{ details: { rule: string; path: string }[] }>(res).details;
+    t.ok(details.every((d) => d.path === '/password'), `details name the field sent: ${show(res)}`);
+    return details.map((d) => d.rule).sort();
   };
   t.same(await rules('111111', '111111@example.com'), ['all_digits', 'common_password', 'min_length', 'repeated_character', 'similar_to_user'], 'all five rules at once');
   t.same(await rules('Xq7!vB'), ['min_length']);

@@ -12,7 +12,8 @@ import { SeriesCounter } from '../../plugins/series.js';
 const ApiKeyString = Type.String({ minLength: 1, maxLength: 8192, description: 'An API key (azk_…)' });
 const Audience = Type.String({ minLength: 1, maxLength: 256, description: 'The service the key is for' });
 const Subject = Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, maxItems: 64 })], { description: 'Endpoint(s) or resource(s) the key is for' });
-const ApiVersion = Type.Union([Type.String({ minLength: 1, maxLength: 32 }), Type.Integer()], { description: 'API version' });
+// A safe integer: beyond 2^53 - 1 JSON numbers lose digits when parsed, and the key would carry another version.
+const ApiVersion = Type.Union([Type.String({ minLength: 1, maxLength: 32 }), Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER })], { description: 'API version' });
 const Scopes = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
 const NotBefore = Type.Integer({ minimum: 0, maximum: 10 * 365 * 86400, description: 'Seconds from now before the key is valid' });
 const Bind = Type.Object({
