@@ -68,6 +68,8 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
   if (spec.scopes) claims.scp = spec.scopes;
   if (ipa !== undefined) claims.ipa = ipa;
   if (usa !== undefined) claims.usa = usa;
+  // A rotation by another process (`keys rotate`) issues from the next key on (SPEC §4.1).
+  await deps.keyring.reloadIfChanged();
   const apikey = await sealApiKey(claims, deps.keyring);
   const row: NewApiKey = {
     id: claims.jti, tokenHash: hashToken(claims.tkn), kind: spec.kind, userId: spec.owner.id, role: spec.owner.role,

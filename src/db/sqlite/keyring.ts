@@ -1,13 +1,19 @@
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, isNull, max } from 'drizzle-orm';
 import type { KeyringStore } from '../store/keyring.js';
 import { insertAudit } from './audit.js';
 import type { SqliteDb } from './db.js';
 import { keyring } from './schema.js';
 
 export function sqliteKeyringStore(db: SqliteDb): KeyringStore {
+  // On every issue (core/apikeys.ts mintApiKey): prepared once.
+  const versionRead = db.select({ count: count(), newest: max(keyring.createdAt) }).from(keyring).prepare();
   return {
     async list() {
       return db.select().from(keyring).orderBy(desc(keyring.createdAt), desc(keyring.kid)).all();
+    },
+    async version() {
+      const v = versionRead.get();
+      return { count: v?.count ?? 0, newest: v?.newest ?? null };
     },
     async add(entries, now, opts = {}) {
       // IMMEDIATE takes the write lock first, so two instances starting on one fresh database
