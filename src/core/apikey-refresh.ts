@@ -83,7 +83,8 @@ export async function refreshStandaloneKey(
     throw refused("the request does not match the key's IP address or user agent");
   }
   const owner = await deps.store.users.getById(c.uid);
-  if (!owner || !userIsUsable(owner) || owner.role !== c.rol) throw new ApiError('user_inactive', 'The key owner is inactive, locked or changed role.');
+  // SPEC §4.2: every refresh failure is 401 invalid_refresh_token; the message says why.
+  if (!owner || !userIsUsable(owner) || owner.role !== c.rol) throw refused('the key owner is inactive, locked or changed role');
 
   // The successor keeps the binding, audience, subject, version, scopes and lifetimes.
   const { apikey, row } = await mintApiKey(deps, {
