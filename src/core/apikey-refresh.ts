@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js';
-import { authorize, issueAudit, mintApiKey, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
+import { authorize, issueAudit, mintApiKey, neverValid, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
 import { openCached } from './apikey-verify.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { userIsUsable } from './sessions.js';
@@ -41,6 +41,8 @@ function refreshRow(familyId: string, apiKeyId: string, userId: number, now: num
 
 /** issue_apikey_nosession: for a trusted client acting for `userId` (whose role must allow `create` on `apikey`). */
 export async function issueStandaloneKey(deps: ApiKeyDeps, req: NoSessionRequest, audit: AuditContext): Promise<StandaloneKey> {
+  // The refresh window opens at not_before (refreshRow): it must open before it closes.
+  if ((req.notBefore ?? 0) >= req.refreshExpiresIn) throw neverValid('refresh token', 'refresh_expires_in (the refresh window opens at not_before)');
   const owner = await deps.store.users.getById(req.userId);
   if (!owner) throw new ApiError('not_found', `No user ${req.userId}.`);
   authorize(deps, owner, 'create', owner.id);

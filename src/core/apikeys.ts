@@ -59,6 +59,7 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
   const nbf = iat + (spec.notBefore ?? 0);
   let exp = iat + spec.expiresIn;
   if (spec.notAfter !== undefined) exp = Math.min(exp, Math.floor(spec.notAfter / 1000));
+  if (nbf >= exp) throw neverValid('API key', exp < iat + spec.expiresIn ? "the session's expiry, which caps the key" : 'expires_in');
   const { ipa, usa } = resolveBinding(spec.bind, spec.ipAddress, spec.userAgent);
   // Optional claims are assigned, not spread in: spreads on this path cost microseconds a key.
   const claims: Claims = {
@@ -78,6 +79,12 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
     issuedAt: iat * 1000, notBefore: nbf * 1000, expiresAt: exp * 1000,
   };
   return { apikey, row, claims };
+}
+
+/** 400 for a key or refresh token that could never be used: `not_before` at or after its end. */
+export function neverValid(what: 'API key' | 'refresh token', end: string): ApiError {
+  const message = `not_before must be earlier than ${end}`;
+  return new ApiError('invalid_request', `The ${what} could never be used: ${message}.`, { details: [{ path: '/not_before', message }] });
 }
 
 /**
