@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js';
-import { authorize, issueAudit, mintApiKey, neverValid, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
+import { authorize, issueAudit, mintApiKey, neverValid, refuseOversized, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
 import { openCached } from './apikey-verify.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { userIsUsable } from './sessions.js';
@@ -48,6 +48,7 @@ export async function issueStandaloneKey(deps: ApiKeyDeps, req: NoSessionRequest
   authorize(deps, owner, 'create', owner.id);
   const familyId = newId('fam_');
   const { apikey, row } = await mintApiKey(deps, { ...req, owner, kind: 'standalone', familyId });
+  refuseOversized(apikey);
   const refresh = refreshRow(familyId, row.id, owner.id, deps.now(), row.notBefore, req.refreshExpiresIn);
   await deps.store.apikeys.create(row, refresh.row, issueAudit(row, null, audit));
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, refreshToken: refresh.token, refreshExpiresAt: refresh.row.expiresAt };

@@ -1,5 +1,5 @@
 import type { Claims } from '../crypto/envelope.js';
-import { sealApiKey } from '../crypto/envelope.js';
+import { MAX_ISSUED_APIKEY_LENGTH, sealApiKey } from '../crypto/envelope.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Store } from '../db/store.js';
 import type { NewApiKey } from '../db/store/apikeys.js';
@@ -81,6 +81,13 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
   return { apikey, row, claims };
 }
 
+/** 400 for a key longer than verify_apikey takes (many long subjects, scopes or CIDR blocks). */
+export function refuseOversized(apikey: string): void {
+  if (apikey.length <= MAX_ISSUED_APIKEY_LENGTH) return;
+  const message = `the API key would be ${apikey.length} characters, longer than ${MAX_ISSUED_APIKEY_LENGTH}: give fewer or shorter subject, scopes or bind.ip entries`;
+  throw new ApiError('invalid_request', `The API key would be longer than verify_apikey takes: ${message}.`, { details: [{ path: '/', message }] });
+}
+
 /** 400 for a key or refresh token that could never be used: `not_before` at or after its end. */
 export function neverValid(what: 'API key' | 'refresh token', end: string): ApiError {
   const message = `not_before must be earlier than ${end}`;
@@ -135,6 +142,7 @@ export async function issueSessionKey(deps: ApiKeyDeps, req: IssueRequest, audit
     audience: req.audience, subject: req.subject, apiVersion: req.apiVersion, expiresIn: req.expiresIn, notBefore: req.notBefore,
     scopes: req.scopes, bind: req.bind,
   });
+  refuseOversized(apikey);
   await deps.store.apikeys.create(row, undefined, issueAudit(row, user.id, audit));
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, notBefore: row.notBefore };
 }
