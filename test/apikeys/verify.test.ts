@@ -175,6 +175,20 @@ t.test('user_agent_mismatch, and keys not bound to a user agent', async (t) => {
   t.equal((await verify(h, res.json().apikey, { user_agent: 'anything' })).valid, true, 'no user_agent given at issue: not bound');
 });
 
+t.test('verify takes user agents up to 16,384 characters: a client with a long User-Agent header gets an answer, not a 400', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const free = await issueStandalone(h, uid, { bind: { user_agent: false } });
+  const bound = await issueStandalone(h, uid);
+  const longUa = 'Mozilla/5.0 ' + 'x'.repeat(16_384 - 12);
+  t.equal(longUa.length, 16_384);
+  t.same((await verify(h, free.apikey, { user_agent: longUa })).valid, true, 'a key not bound to a user agent is valid');
+  t.same(await verify(h, bound.apikey, { user_agent: longUa }), { valid: false, reason: 'user_agent_mismatch' }, 'a bound key never matches one longer than issue takes');
+  t.equal((await verify(h, bound.apikey)).valid, true);
+  const over = await h.call('verify_apikey', { apikey: free.apikey, ip_address: IP, user_agent: longUa + 'x' });
+  t.equal(over.statusCode, 400, 'over 16,384: the call is wrong');
+});
+
 t.test('audience, subject, version and scope mismatches', async (t) => {
   const h = await buildTestApp(t);
   const k = await issueStandalone(h, await newUser(h), { subject: ['/a', '/b'], api_version: 2, scopes: ['read'] });

@@ -16,6 +16,8 @@ const ApiKeyString = Type.String({ minLength: 1, maxLength: MAX_APIKEY_LENGTH, d
  * overlong string is a well-formed call carrying something that is not a key: `malformed`.
  */
 const VerifiedApiKeyString = Type.String({ description: 'An API key (azk_…); anything else answers valid: false, reason malformed' });
+/** Longer than issue_apikey takes (1,024): services pass the caller's User-Agent header through. */
+const VerifyUserAgent = Type.String({ maxLength: 16_384, description: 'User agent of the request; a key bound to a longer one than issue takes answers user_agent_mismatch' });
 const Audience = Type.String({ minLength: 1, maxLength: 256, description: 'The service the key is for' });
 const Subject = Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, maxItems: 64 })], { description: 'Endpoint(s) or resource(s) the key is for' });
 const ApiVersion = Type.Union([Type.String({ minLength: 1, maxLength: 32 }), Type.Integer()], { description: 'API version' });
@@ -55,7 +57,7 @@ export const apikeySchemas = {
   },
   verify_apikey: {
     body: Type.Object({
-      apikey: VerifiedApiKeyString, ip_address: IpAddress, user_agent: UserAgent, audience: Type.Optional(Audience),
+      apikey: VerifiedApiKeyString, ip_address: IpAddress, user_agent: VerifyUserAgent, audience: Type.Optional(Audience),
       subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), api_version: Type.Optional(ApiVersion),
       scope: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     }, { additionalProperties: false }),
