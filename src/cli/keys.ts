@@ -6,8 +6,8 @@ export const usage = 'usage: authnzd keys list | keys rotate [--alg HS256|ES256|
 
 /**
  * `keys list|rotate`: the API-key keyring in the shared database. Rotation adds keys that issue
- * from then on; older keys keep verifying. Running instances pick the new keys up within a
- * minute, or at once when they meet a key signed with them.
+ * from then on; older keys keep verifying. Running instances issue with the new keys from their
+ * next issue on (Keyring.reloadIfChanged), and verify keys signed with them at once.
  */
 const keys: Command = async (args, io) => {
   const [sub, ...rest] = args;

@@ -15,11 +15,14 @@ import type { ActionAnswer, ActionBody } from './types.js';
  */
 
 /**
- * The longest key and user agent `verify_apikey` accepts (its body schema, src/routes/actions/
- * apikeys.ts). Longer values are refused here: sent on, they would fail the verify call with 400,
- * which would turn a caller's odd request into a 503 and an error line in the service's log.
+ * The longest key `verify_apikey` can find valid (MAX_APIKEY_LENGTH, src/crypto/envelope.ts: a
+ * longer one answers `malformed`) and the longest user agent it accepts (its body schema,
+ * src/routes/actions/apikeys.ts). Longer values are refused here without a call: a longer key
+ * cannot be valid, and a longer user agent would fail the verify call with 400, which would turn
+ * a caller's odd request into a 503 and an error line in the service's log. Copies: the client
+ * does not load server code (test/client/fastify.test.ts checks they agree).
  */
-const MAX_KEY_LENGTH = 8192;
+const MAX_KEY_LENGTH = 32_768;
 const MAX_USER_AGENT_LENGTH = 16384;
 
 /** The verified key's claims, as `verify_apikey` answers them (its answer schema). */

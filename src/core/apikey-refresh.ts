@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js';
-import { authorize, issueAudit, mintApiKey, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
+import { authorize, issueAudit, mintApiKey, neverValid, refuseOversized, type ApiKeyDeps, type AuditContext, type KeySpec } from './apikeys.js';
 import { openCached } from './apikey-verify.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
 import { userIsUsable } from './sessions.js';
@@ -41,11 +41,14 @@ function refreshRow(familyId: string, apiKeyId: string, userId: number, now: num
 
 /** issue_apikey_nosession: for a trusted client acting for `userId` (whose role must allow `create` on `apikey`). */
 export async function issueStandaloneKey(deps: ApiKeyDeps, req: NoSessionRequest, audit: AuditContext): Promise<StandaloneKey> {
+  // The refresh window opens at not_before (refreshRow): it must open before it closes.
+  if ((req.notBefore ?? 0) >= req.refreshExpiresIn) throw neverValid('refresh token', 'refresh_expires_in (the refresh window opens at not_before)');
   const owner = await deps.store.users.getById(req.userId);
   if (!owner) throw new ApiError('not_found', `No user ${req.userId}.`);
   authorize(deps, owner, 'create', owner.id);
   const familyId = newId('fam_');
   const { apikey, row } = await mintApiKey(deps, { ...req, owner, kind: 'standalone', familyId });
+  refuseOversized(apikey);
   const refresh = refreshRow(familyId, row.id, owner.id, deps.now(), row.notBefore, req.refreshExpiresIn);
   await deps.store.apikeys.create(row, refresh.row, issueAudit(row, null, audit));
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, refreshToken: refresh.token, refreshExpiresAt: refresh.row.expiresAt };
@@ -83,7 +86,8 @@ export async function refreshStandaloneKey(
     throw refused("the request does not match the key's IP address or user agent");
   }
   const owner = await deps.store.users.getById(c.uid);
-  if (!owner || !userIsUsable(owner) || owner.role !== c.rol) throw new ApiError('user_inactive', 'The key owner is inactive, locked or changed role.');
+  // SPEC §4.2: every refresh failure is 401 invalid_refresh_token; the message says why.
+  if (!owner || !userIsUsable(owner) || owner.role !== c.rol) throw refused('the key owner is inactive, locked or changed role');
 
   // The successor keeps the binding, audience, subject, version, scopes and lifetimes.
   const { apikey, row } = await mintApiKey(deps, {

@@ -1,5 +1,5 @@
 import { isoTime } from '../clock.js';
-import { openApiKey, openApiKeyNow, type Claims, type OpenResult } from '../crypto/envelope.js';
+import { MAX_APIKEY_LENGTH, openApiKey, openApiKeyNow, type Claims, type OpenResult } from '../crypto/envelope.js';
 import { roleLimit } from '../policy/evaluate.js';
 import type { ApiKeyDeps } from './apikeys.js';
 import { ipAllowed, userAgentHash } from './ip-binding.js';
@@ -52,6 +52,7 @@ export type VerifyResult =
   | { valid: false; reason: VerifyReason; retryAfter?: number };
 
 const no = (reason: VerifyReason): VerifyResult => ({ valid: false, reason });
+const MALFORMED = no('malformed');
 
 /** Revocations made by an owner's lock or deletion (the users stores). */
 const ownerCascades = new Set(['user_locked', 'user_deleted']);
@@ -158,6 +159,8 @@ function accept(deps: ApiKeyDeps, opened: OpenedKey, now: number): VerifyResult 
  * waits, new key or repeat: no promise, no microtask (issue 7).
  */
 export function verifyApiKeyNow(deps: ApiKeyDeps, req: VerifyRequest): VerifyResult | undefined {
+  // No schema bound on the key (a 400 would say the call was wrong): longer than any key is malformed.
+  if (req.apikey.length > MAX_APIKEY_LENGTH) return MALFORMED;
   const read = deps.store.apikeys.getForVerifyNow;
   if (read === undefined) return undefined;
   const result = openCachedNow(deps, req.apikey);
@@ -180,6 +183,7 @@ export function verifyApiKeyNow(deps: ApiKeyDeps, req: VerifyRequest): VerifyRes
 const limitKey = (opened: OpenedKey) => (opened.limitKey ??= `verify:${opened.claims.jti}`);
 
 export async function verifyApiKey(deps: ApiKeyDeps, req: VerifyRequest): Promise<VerifyResult> {
+  if (req.apikey.length > MAX_APIKEY_LENGTH) return MALFORMED;
   const result = await openCached(deps, req.apikey);
   if (!result.ok) return no(result.reason);
   const opened = result.key;

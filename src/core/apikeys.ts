@@ -1,5 +1,5 @@
 import type { Claims } from '../crypto/envelope.js';
-import { sealApiKey } from '../crypto/envelope.js';
+import { MAX_ISSUED_APIKEY_LENGTH, sealApiKey } from '../crypto/envelope.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Store } from '../db/store.js';
 import type { NewApiKey } from '../db/store/apikeys.js';
@@ -59,6 +59,7 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
   const nbf = iat + (spec.notBefore ?? 0);
   let exp = iat + spec.expiresIn;
   if (spec.notAfter !== undefined) exp = Math.min(exp, Math.floor(spec.notAfter / 1000));
+  if (nbf >= exp) throw neverValid('API key', exp < iat + spec.expiresIn ? "the session's expiry, which caps the key" : 'expires_in');
   const { ipa, usa } = resolveBinding(spec.bind, spec.ipAddress, spec.userAgent);
   // Optional claims are assigned, not spread in: spreads on this path cost microseconds a key.
   const claims: Claims = {
@@ -68,6 +69,8 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
   if (spec.scopes) claims.scp = spec.scopes;
   if (ipa !== undefined) claims.ipa = ipa;
   if (usa !== undefined) claims.usa = usa;
+  // A rotation by another process (`keys rotate`) issues from the next key on (SPEC §4.1).
+  await deps.keyring.reloadIfChanged();
   const apikey = await sealApiKey(claims, deps.keyring);
   const row: NewApiKey = {
     id: claims.jti, tokenHash: hashToken(claims.tkn), kind: spec.kind, userId: spec.owner.id, role: spec.owner.role,
@@ -76,6 +79,19 @@ export async function mintApiKey(deps: Pick<ApiKeyDeps, 'keyring' | 'now'>, spec
     issuedAt: iat * 1000, notBefore: nbf * 1000, expiresAt: exp * 1000,
   };
   return { apikey, row, claims };
+}
+
+/** 400 for a key longer than verify_apikey takes (many long subjects, scopes or CIDR blocks). */
+export function refuseOversized(apikey: string): void {
+  if (apikey.length <= MAX_ISSUED_APIKEY_LENGTH) return;
+  const message = `the API key would be ${apikey.length} characters, longer than ${MAX_ISSUED_APIKEY_LENGTH}: give fewer or shorter subject, scopes or bind.ip entries`;
+  throw new ApiError('invalid_request', `The API key would be longer than verify_apikey takes: ${message}.`, { details: [{ path: '/', message }] });
+}
+
+/** 400 for a key or refresh token that could never be used: `not_before` at or after its end. */
+export function neverValid(what: 'API key' | 'refresh token', end: string): ApiError {
+  const message = `not_before must be earlier than ${end}`;
+  return new ApiError('invalid_request', `The ${what} could never be used: ${message}.`, { details: [{ path: '/not_before', message }] });
 }
 
 /**
@@ -126,6 +142,7 @@ export async function issueSessionKey(deps: ApiKeyDeps, req: IssueRequest, audit
     audience: req.audience, subject: req.subject, apiVersion: req.apiVersion, expiresIn: req.expiresIn, notBefore: req.notBefore,
     scopes: req.scopes, bind: req.bind,
   });
+  refuseOversized(apikey);
   await deps.store.apikeys.create(row, undefined, issueAudit(row, user.id, audit));
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, notBefore: row.notBefore };
 }

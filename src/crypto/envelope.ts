@@ -16,6 +16,16 @@ import { secureRandomBytes } from './random.js';
 
 export const PREFIX = 'azk_';
 
+/**
+ * The longest string taken for an API key: verify answers `malformed` for a longer one before
+ * any other work (docs/apikeys.md). Issue refuses to make keys longer than
+ * MAX_ISSUED_APIKEY_LENGTH: the gap leaves room for a refresh after a rotation to a longer
+ * signature (ES256 and EdDSA signatures are 43 base64url characters longer than HS256's, about
+ * 58 once encrypted), so every key issued stays verifiable and refreshable.
+ */
+export const MAX_APIKEY_LENGTH = 32_768;
+export const MAX_ISSUED_APIKEY_LENGTH = MAX_APIKEY_LENGTH - 256;
+
 export const Claims = Type.Object({
   jti: Type.String({ minLength: 1, maxLength: 64 }),
   tkn: Type.String({ minLength: 43, maxLength: 43 }),

@@ -1,5 +1,6 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { keyringVersionOf, sameKeyringVersion, type KeyringVersion } from '../db/store/keyring.js';
 import type { KeyringEntry } from '../db/types.js';
 import { seal, unseal } from './seal.js';
 
@@ -85,6 +86,11 @@ export interface KeyInfo {
 export interface KeyringOptions {
   /** Reads every keyring row from the shared database. */
   source: () => Promise<KeyringEntry[]>;
+  /**
+   * The stored keyring's version (one aggregate read), for `reloadIfChanged`. Without it (a
+   * keyring over fixed entries: tests, benchmarks, the CLI) only `reload()` changes the keys.
+   */
+  version?: () => Promise<KeyringVersion>;
   keyEncryptionKey: string | undefined;
   now: () => number;
   /** Least time between two reloads caused by unknown key ids (a flood of forged kids cannot hammer the database). */
@@ -101,6 +107,8 @@ export class Keyring {
   private issuingKids: { enc?: string; sig?: string } = {};
   private lastUnknownKidReload = -Infinity;
   private reloading: Promise<void> | undefined;
+  /** The version of the rows the last completed reload read. */
+  private loadedVersion: KeyringVersion | undefined;
 
   constructor(private readonly opts: KeyringOptions) {}
 
@@ -111,17 +119,33 @@ export class Keyring {
   async reload(): Promise<void> {
     this.reloading ??= (async () => {
       try {
-        for (const e of await this.opts.source()) {
+        const rows = await this.opts.source();
+        for (const e of rows) {
           const known = this.keys.get(e.kid);
           if (known) known.retiredAt = e.retiredAt;
           else this.keys.set(e.kid, await importEntry(e, this.opts.keyEncryptionKey));
         }
         this.issuingKids = { enc: this.newest('enc')?.kid, sig: this.newest('sig')?.kid };
+        this.loadedVersion = keyringVersionOf(rows);
       } finally {
         this.reloading = undefined;
       }
     })();
     return this.reloading;
+  }
+
+  /**
+   * Reloads when the stored keyring is not the one loaded (a `keys rotate` by another process
+   * committed since), so that keys issued after a rotation use its keys (SPEC §4.1: "from then
+   * on"). Called before choosing the issuing keys of every new API key; costs one aggregate read
+   * when nothing changed. Never on the verify path.
+   */
+  async reloadIfChanged(): Promise<void> {
+    if (this.opts.version === undefined) return;
+    const stored = await this.opts.version();
+    // A reload already under way (the periodic one) may have read the rows before the rotation
+    // committed; reload() hands out that one, so a second reload reads them again.
+    for (let i = 0; i < 2 && !sameKeyringVersion(stored, this.loadedVersion); i++) await this.reload();
   }
 
   /** The issuing key of a use: live (not retired) before retired, then the newest, then the highest kid. */

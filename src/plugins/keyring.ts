@@ -9,18 +9,24 @@ declare module 'fastify' {
   }
 }
 
-/** How often a running instance re-reads the keyring to pick up `keys rotate` by another process. */
+/**
+ * How often a running instance re-reads the keyring to pick up `keys rotate` by another process
+ * (for /ready and retirements; issuing checks the keyring's version first anyway).
+ */
 const RELOAD_MS = 60_000;
 
 /**
  * The keyring: generated on the first start, loaded (and unsealed with
- * AUTHNZD_KEY_ENCRYPTION_KEY) at every start, re-read every minute and whenever a key names an
- * unknown kid. /ready reports it.
+ * AUTHNZD_KEY_ENCRYPTION_KEY) at every start, re-read every minute, whenever a key names an
+ * unknown kid, and before an issue when its version changed (Keyring.reloadIfChanged). /ready
+ * reports it.
  */
 export default fp(async (app) => {
   const kek = app.config.keyEncryptionKey;
   if (await ensureKeyring(app.store, kek, app.clock.now())) app.log.info({}, 'keyring created');
-  const keyring = new Keyring({ source: () => app.store.keyring.list(), keyEncryptionKey: kek, now: () => app.clock.now() });
+  const keyring = new Keyring({
+    source: () => app.store.keyring.list(), version: () => app.store.keyring.version(), keyEncryptionKey: kek, now: () => app.clock.now(),
+  });
   await keyring.reload();
   app.log.info({ kids: keyring.list().filter((k) => k.issuing).map((k) => k.kid), keys: keyring.size }, 'keyring loaded');
   app.decorate('keyring', keyring);

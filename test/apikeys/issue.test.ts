@@ -40,6 +40,32 @@ t.test('a session key never outlives its session', async (t) => {
   t.equal(k.expires_at, new Date(h.clock.now() + 600_000).toISOString());
 });
 
+t.test('a key that could never be valid is refused: not_before at or after its expiry (400 naming not_before)', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const session = await newSession(h, uid);
+  const refusedOn = (res: Awaited<ReturnType<TestApp['call']>>, what: string) => {
+    t.equal(codeOf(res), '400 invalid_request', what);
+    t.match(json<{ details: { path: string }[] }>(res).details, [{ path: '/not_before' }], `${what}: details name not_before`);
+  };
+  const issue = (extra: Record<string, unknown>) => h.call('issue_apikey', { session_token: session, ip_address: IP, user_agent: UA, ...keyBody, ...extra });
+  const nosession = (extra: Record<string, unknown>) => h.call('issue_apikey_nosession', {
+    user_id: uid, ip_address: IP, user_agent: UA, refresh_expires_in: 7200, ...keyBody, ...extra,
+  });
+
+  refusedOn(await issue({ expires_in: 30, not_before: 60 }), 'issue_apikey, not_before after expires_in');
+  refusedOn(await issue({ expires_in: 30, not_before: 30 }), 'issue_apikey, not_before equal to expires_in');
+  refusedOn(await issue({ expires_in: 200_000, not_before: 90_000 }), "issue_apikey, not_before after the session's expiry (86,400 s) that caps the key");
+  refusedOn(await nosession({ expires_in: 30, not_before: 60 }), 'issue_apikey_nosession, not_before after expires_in');
+  refusedOn(await nosession({ expires_in: 30, not_before: 30 }), 'issue_apikey_nosession, not_before equal to expires_in');
+  refusedOn(await nosession({ expires_in: 300, not_before: 100, refresh_expires_in: 100 }), 'issue_apikey_nosession, a refresh window that never opens');
+  const listed = await h.call('list_apikeys', { session_token: session });
+  t.same(json(listed).keys, [], 'nothing was issued');
+
+  t.equal((await issue({ expires_in: 30, not_before: 29 })).statusCode, 201, 'one second of validity is enough');
+  t.equal((await nosession({ expires_in: 30, not_before: 29, refresh_expires_in: 30 })).statusCode, 201);
+});
+
 t.test('issue_apikey_nosession: owner must exist and be allowed', async (t) => {
   const h = await buildTestApp(t);
   const body = { ip_address: IP, refresh_expires_in: 60, ...keyBody };

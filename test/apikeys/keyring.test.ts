@@ -1,15 +1,33 @@
+import { createDecipheriv } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/main.js';
-import { buildTestApp, repoRoot, show } from '../helper.js';
-import { issueStandalone, newUser, rawDb, verify } from './setup.js';
+import { rotateKeyring } from '../../src/core/keyring.js';
+import { openStore } from '../../src/db/open.js';
+import type { Store } from '../../src/db/store.js';
+import { createTestDatabase } from '../db/pg.js';
+import { buildTestApp, json, repoRoot, show, type TestApp } from '../helper.js';
+import { IP, UA, issueSessionKey, issueStandalone, newSession, newUser, rawDb, verify, type Standalone } from './setup.js';
 
 /* The keyring: rotation, sharing between instances, sealing at rest (SPEC §4.1). */
 
 const kidOf = (apikey: string) => JSON.parse(Buffer.from(apikey.slice(4).split('.')[0]!, 'base64url').toString()).kid as string;
+
+/** The kids of an API key: the JWE's (enc), and the inner JWS's (sig), decrypted with the stored (plain) enc key. */
+async function kidsOf(store: Store, apikey: string): Promise<{ enc: string; sig: string }> {
+  const [header, , iv, ct, tag] = apikey.slice(4).split('.') as [string, string, string, string, string];
+  const enc = kidOf(apikey);
+  const row = (await store.keyring.list()).find((k) => k.kid === enc);
+  if (!row) throw new Error(`no keyring row ${enc}`);
+  const decipher = createDecipheriv('aes-256-gcm', Buffer.from(JSON.parse(row.material).k, 'base64url'), Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(header, 'ascii'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  const jws = Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
+  return { enc, sig: JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString()).kid as string };
+}
 
 function tempDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-keyring-'));
@@ -53,6 +71,57 @@ t.test('keys rotate: new keys issue, old keys keep verifying, other instances pi
 
   const audit = await a.call('audit_query', { event: 'keyring_rotate' });
   t.equal(audit.json().events.length, 1, show(audit));
+});
+
+/**
+ * SPEC §4.1: rotated keys "sign and encrypt from then on". Another process (the CLI) rotates
+ * through its own connection; the running app's very next issue, by every issuing action, uses
+ * the new keys, without waiting for the periodic reload, and keys issued before keep verifying.
+ */
+async function rotationSeenByNextIssue(t: Test, h: TestApp, cliStore: Store) {
+  const uid = await newUser(h);
+  const session = await newSession(h, uid);
+  const before = await issueStandalone(h, uid);
+  const old = await kidsOf(cliStore, before.apikey);
+  const rotate = async () => {
+    h.clock.advance(1);
+    const kids = await rotateKeyring(cliStore, undefined, h.clock.now());
+    return { enc: kids.find((k) => k.startsWith('enc-'))!, sig: kids.find((k) => k.startsWith('sig-'))! };
+  };
+
+  const first = await rotate();
+  t.not(first.enc, old.enc);
+  t.same(await kidsOf(cliStore, (await issueSessionKey(h, session)).apikey), first, 'issue_apikey right after the rotation: new enc and sig kids');
+
+  const second = await rotate();
+  const standalone = await issueStandalone(h, uid);
+  t.same(await kidsOf(cliStore, standalone.apikey), second, 'issue_apikey_nosession right after the next rotation');
+
+  const third = await rotate();
+  const res = await h.call('refresh_apikey', { apikey: standalone.apikey, refresh_token: standalone.refresh_token, ip_address: IP, user_agent: UA });
+  t.equal(res.statusCode, 201, show(res));
+  t.same(await kidsOf(cliStore, json<Standalone>(res).apikey), third, 'refresh_apikey right after the next rotation');
+
+  t.equal((await verify(h, before.apikey)).valid, true, 'a key issued before the rotations still verifies');
+  t.same(await kidsOf(cliStore, (await issueSessionKey(h, session)).apikey), third, 'an unchanged keyring keeps the same issuing keys');
+}
+
+t.test('keys rotate by another process: the very next issue uses the new keys (SQLite file)', async (t) => {
+  const h = await buildTestApp(t, { dataDir: tempDir(t) });
+  const cliStore = await openStore({ dataDir: h.dataDir, databaseUrl: undefined });
+  t.teardown(() => cliStore.close());
+  await rotationSeenByNextIssue(t, h, cliStore);
+});
+
+t.test('keys rotate by another process: the very next issue uses the new keys (PostgreSQL)', {
+  skip: process.env.AUTHNZD_TEST_PG_URL ? false : 'AUTHNZD_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)',
+}, async (t) => {
+  const pgDb = await createTestDatabase(process.env.AUTHNZD_TEST_PG_URL!);
+  t.teardown(() => pgDb.drop());
+  const h = await buildTestApp(t, { env: { AUTHNZD_DATABASE_URL: pgDb.url } });
+  const cliStore = await openStore({ dataDir: h.dataDir, databaseUrl: pgDb.url });
+  t.teardown(() => cliStore.close());
+  await rotationSeenByNextIssue(t, h, cliStore);
 });
 
 t.test('unknown kids reload the keyring at most once per second', async (t) => {

@@ -86,14 +86,22 @@ t.test('a stolen and replayed refresh token kills the legitimate holder\'s curre
   t.equal(events[1]!.details.revoked, 1, 'the replay revoked the one live key of the family');
 });
 
-t.test('no refresh for an owner who is locked or changed role', async (t) => {
+t.test('no refresh for an owner who changed role, was deactivated or locked: 401 invalid_refresh_token (SPEC §4.2)', async (t) => {
   const h = await buildTestApp(t);
   const db = rawDb(h);
   t.teardown(() => db.close());
-  const uid = await newUser(h);
-  const k = await issueStandalone(h, uid);
-  db.prepare("UPDATE users SET role = 'staff' WHERE id = ?").run(uid);
-  const res = await refresh(h, k);
-  t.equal(res.statusCode, 403, show(res));
-  t.equal(json(res).code, 'user_inactive');
+  const cases: [string, string][] = [
+    ['changed role', "UPDATE users SET role = 'staff' WHERE id = ?"],
+    ['deactivated', 'UPDATE users SET is_active = 0 WHERE id = ?'],
+    ['locked', 'UPDATE users SET admin_locked = 1 WHERE id = ?'],
+  ];
+  for (const [what, change] of cases) {
+    const uid = await newUser(h);
+    const k = await issueStandalone(h, uid);
+    db.prepare(change).run(uid);
+    const res = await refresh(h, k);
+    t.equal(res.statusCode, 401, `${what}: ${show(res)}`);
+    t.equal(json(res).code, 'invalid_refresh_token', what);
+    t.match(json<{ message: string }>(res).message, /owner is inactive, locked or changed role/, `${what}: the message says why`);
+  }
 });

@@ -1,10 +1,13 @@
 import t from 'tap';
 import { sealApiKey } from '../../src/crypto/envelope.js';
 import { newToken } from '../../src/core/tokens.js';
-import { buildTestApp, show } from '../helper.js';
+import { buildTestApp, json, show } from '../helper.js';
 import { IP, UA, issueSessionKey, issueStandalone, newSession, newUser, permissionsWithVerifyLimit, rawDb, verify } from './setup.js';
 
 /* verify_apikey: every reason of SPEC §4.2, and their order. Attacks on the envelope are in envelope.test.ts. */
+
+/** The longest string verify_apikey takes for a key (docs/apikeys.md; MAX_APIKEY_LENGTH). */
+const MAX_APIKEY_LENGTH = 32_768;
 
 t.test('a valid key answers its claims', async (t) => {
   const h = await buildTestApp(t);
@@ -25,6 +28,46 @@ t.test('malformed: not azk_ + a JWE', async (t) => {
   }
   const res = await h.call('verify_apikey', { apikey: 'x', ip_address: 'not-an-ip', user_agent: UA });
   t.equal(res.statusCode, 400, `a bad call is a 400, not a reason: ${show(res)}`);
+});
+
+t.test('malformed, not 400: an empty apikey, and one longer than any key this service issues (SPEC §4.2: decisions are values)', async (t) => {
+  const h = await buildTestApp(t);
+  t.same(await verify(h, ''), { valid: false, reason: 'malformed' }, 'empty');
+  const k = await issueStandalone(h, await newUser(h));
+  const [header, , iv, ct, tag] = k.apikey.slice(4).split('.') as [string, string, string, string, string];
+  // JWE-shaped (five base64url parts), only too long: refused on its length, before any other work.
+  const long = `azk_${header}..${iv}.${ct}${'A'.repeat(MAX_APIKEY_LENGTH)}.${tag}`;
+  t.same(await verify(h, long), { valid: false, reason: 'malformed' }, `${long.length} characters`);
+  t.same(await verify(h, 'x'.repeat(60_000)), { valid: false, reason: 'malformed' }, 'as long as the body limit allows');
+  t.equal((await verify(h, k.apikey)).valid, true);
+});
+
+t.test('keys longer than 8,192 characters (many subjects) verify, refresh and revoke by apikey', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const subject = Array.from({ length: 40 }, (_, i) => `/reports/${i}/${'x'.repeat(240)}`);
+  const k = await issueStandalone(h, uid, { subject });
+  t.ok(k.apikey.length > 8192 && k.apikey.length <= MAX_APIKEY_LENGTH, `${k.apikey.length} characters`);
+  t.equal((await verify(h, k.apikey, { subject: subject[39] })).valid, true);
+  const res = await h.call('refresh_apikey', { apikey: k.apikey, refresh_token: k.refresh_token, ip_address: IP, user_agent: UA });
+  t.equal(res.statusCode, 201, `refresh: ${res.statusCode}`);
+  const next = json<{ apikey: string }>(res).apikey;
+  t.equal((await verify(h, next)).valid, true);
+  const revoked = await h.call('revoke_apikey', { session_token: await newSession(h, uid), apikey: next });
+  t.equal(revoked.statusCode, 200, show(revoked));
+  t.equal((await verify(h, next)).reason, 'revoked');
+});
+
+t.test('issue refuses a key longer than verify accepts (400 invalid_request)', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const res = await h.call('issue_apikey_nosession', {
+    user_id: uid, ip_address: IP, user_agent: UA, audience: 'svc', api_version: 1, expires_in: 60, refresh_expires_in: 60,
+    subject: Array.from({ length: 64 }, (_, i) => `/${i}/${'s'.repeat(250)}`), scopes: Array.from({ length: 64 }, (_, i) => `${i}:${'c'.repeat(120)}`),
+  });
+  t.equal(res.statusCode, 400, `${res.statusCode} ${json<{ code: string }>(res).code}`);
+  t.equal(json<{ code: string }>(res).code, 'invalid_request');
+  t.match(json<{ message: string }>(res).message, /longer than/);
 });
 
 t.test('invalid: any flipped character', async (t) => {
@@ -130,6 +173,20 @@ t.test('user_agent_mismatch, and keys not bound to a user agent', async (t) => {
   const res = await h.call('issue_apikey_nosession', { user_id: uid, ip_address: IP, audience: 'svc', subject: '/things', api_version: 1, expires_in: 60, refresh_expires_in: 60 });
   t.equal(res.statusCode, 201, show(res));
   t.equal((await verify(h, res.json().apikey, { user_agent: 'anything' })).valid, true, 'no user_agent given at issue: not bound');
+});
+
+t.test('verify takes user agents up to 16,384 characters: a client with a long User-Agent header gets an answer, not a 400', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const free = await issueStandalone(h, uid, { bind: { user_agent: false } });
+  const bound = await issueStandalone(h, uid);
+  const longUa = 'Mozilla/5.0 ' + 'x'.repeat(16_384 - 12);
+  t.equal(longUa.length, 16_384);
+  t.same((await verify(h, free.apikey, { user_agent: longUa })).valid, true, 'a key not bound to a user agent is valid');
+  t.same(await verify(h, bound.apikey, { user_agent: longUa }), { valid: false, reason: 'user_agent_mismatch' }, 'a bound key never matches one longer than issue takes');
+  t.equal((await verify(h, bound.apikey)).valid, true);
+  const over = await h.call('verify_apikey', { apikey: free.apikey, ip_address: IP, user_agent: longUa + 'x' });
+  t.equal(over.statusCode, 400, 'over 16,384: the call is wrong');
 });
 
 t.test('audience, subject, version and scope mismatches', async (t) => {

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 import { authnzdApiKeys, createClient } from '../../src/client/index.js';
 import { createClient as createServiceClient } from '../../src/core/clients.js';
+import { MAX_APIKEY_LENGTH } from '../../src/crypto/envelope.js';
 import { apikeySchemas } from '../../src/routes/actions/apikeys.js';
 import { ADMIN_SECRET, show, type TestApp } from '../helper.js';
 import { activeUser, issueStandalone, specApp } from '../spec/util.js';
@@ -129,12 +130,13 @@ t.test('a user agent over 16384 characters is refused with 401 invalid_request, 
 });
 
 t.test('a key longer than verify_apikey accepts is refused as malformed, without calling authnzd', async (t) => {
-  const max = (apikeySchemas.verify_apikey.body.properties.apikey as { maxLength?: number }).maxLength;
-  t.equal(max, 8192, 'the plugin\'s limit is the service\'s (src/client/fastify.ts MAX_KEY_LENGTH)');
+  t.equal(MAX_APIKEY_LENGTH, 32_768, 'the plugin\'s limit is the service\'s (src/client/fastify.ts MAX_KEY_LENGTH)');
+  const ua = (apikeySchemas.verify_apikey.body.properties.user_agent as { maxLength?: number }).maxLength;
+  t.equal(ua, 16_384, 'and so is its user-agent limit (MAX_USER_AGENT_LENGTH)');
   const { h } = await withKey(t);
   const { fetchImpl, calls } = recording(h.app);
   const { svc } = await service(t, fetchImpl);
-  const res = await svc.inject({ method: 'GET', url: '/read', headers: { 'x-api-key': `azk_${'x'.repeat(8192)}` } });
+  const res = await svc.inject({ method: 'GET', url: '/read', headers: { 'x-api-key': `azk_${'x'.repeat(32_768)}` } });
   t.equal(res.statusCode, 401, show(res));
   t.match(String(res.headers['www-authenticate']), /error="invalid_token", error_description="malformed"/);
   t.equal(calls.length, 0, 'authnzd was not called');

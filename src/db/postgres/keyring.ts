@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, count, desc, eq, isNull, max, sql } from 'drizzle-orm';
 import type { KeyringStore } from '../store/keyring.js';
 import { insertAudit } from './audit.js';
 import type { PgDb } from './db.js';
@@ -8,6 +8,10 @@ export function pgKeyringStore(db: PgDb): KeyringStore {
   return {
     async list() {
       return db.select().from(keyring).orderBy(desc(keyring.createdAt), desc(keyring.kid));
+    },
+    async version() {
+      const [v] = await db.select({ count: count(), newest: max(keyring.createdAt) }).from(keyring);
+      return { count: v?.count ?? 0, newest: v?.newest ?? null };
     },
     async add(entries, now, opts = {}) {
       return db.transaction(async (tx) => {

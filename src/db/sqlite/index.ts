@@ -27,7 +27,7 @@ export function createSqliteStore(file: string): Store {
     sessions: sqliteSessionStore(db, raw, stamp),
     audit: sqliteAuditStore(db),
     apikeys: sqliteApiKeyStore(db, raw, stamp),
-    keyring: sqliteKeyringStore(db),
+    keyring: sqliteKeyringStore(db, raw),
     readStamp: () => stamp.read(),
     withStartupLock: (fn) => serialised(file, fn),
     async ping() {

@@ -4,12 +4,20 @@ import { isoTime } from '../../clock.js';
 import { openCached, verifyApiKey, verifyApiKeyNow, type VerifyResult } from '../../core/apikey-verify.js';
 import { issueStandaloneKey, refreshStandaloneKey } from '../../core/apikey-refresh.js';
 import { decodeApiVersion, issueSessionKey, listKeys, revokeAllKeys, revokeKey, type ApiKeyDeps } from '../../core/apikeys.js';
+import { MAX_APIKEY_LENGTH } from '../../crypto/envelope.js';
 import { ApiError } from '../../errors.js';
 import { IpAddress, Seconds, Timestamp, Token, UserAgent, UserId } from '../../schemas.js';
 import { registerAction } from '../action.js';
 import { SeriesCounter } from '../../plugins/series.js';
 
-const ApiKeyString = Type.String({ minLength: 1, maxLength: 8192, description: 'An API key (azk_…)' });
+const ApiKeyString = Type.String({ minLength: 1, maxLength: MAX_APIKEY_LENGTH, description: 'An API key (azk_…)' });
+/**
+ * verify_apikey's key: no length bound in the schema (the body limit bounds it). An empty or
+ * overlong string is a well-formed call carrying something that is not a key: `malformed`.
+ */
+const VerifiedApiKeyString = Type.String({ description: 'An API key (azk_…); anything else answers valid: false, reason malformed' });
+/** Longer than issue_apikey takes (1,024): services pass the caller's User-Agent header through. */
+const VerifyUserAgent = Type.String({ maxLength: 16_384, description: 'User agent of the request; a key bound to a longer one than issue takes answers user_agent_mismatch' });
 const Audience = Type.String({ minLength: 1, maxLength: 256, description: 'The service the key is for' });
 const Subject = Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, maxItems: 64 })], { description: 'Endpoint(s) or resource(s) the key is for' });
 // A safe integer: beyond 2^53 - 1 JSON numbers lose digits when parsed, and the key would carry another version.
@@ -50,7 +58,7 @@ export const apikeySchemas = {
   },
   verify_apikey: {
     body: Type.Object({
-      apikey: ApiKeyString, ip_address: IpAddress, user_agent: UserAgent, audience: Type.Optional(Audience),
+      apikey: VerifiedApiKeyString, ip_address: IpAddress, user_agent: VerifyUserAgent, audience: Type.Optional(Audience),
       subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), api_version: Type.Optional(ApiVersion),
       scope: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     }, { additionalProperties: false }),

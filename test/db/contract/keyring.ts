@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { keyringVersionOf } from '../../../src/db/store/keyring.js';
 import type { KeyringEntry } from '../../../src/db/types.js';
 import { audits, ev, T0, type ContractTarget } from './fixtures.js';
 
@@ -32,5 +33,26 @@ export function keyringContract(t: Test, target: ContractTarget): void {
     t.equal((await b.keyring.list()).length, 2);
     await Promise.all([store, b].map((s, i) => s.keyring.add([entry(`r${i}`, 'enc', T0 + 1)], T0 + 1)));
     t.equal((await store.keyring.list()).filter((k) => k.use === 'enc' && k.retiredAt === null).length, 1, 'two rotations at once leave one issuing key');
+  });
+
+  t.test('keyring version: changes with every rotation, by any instance, and matches the listed rows', async (t) => {
+    const { store, another } = await target.fresh(t);
+    const b = await another();
+    t.same(await store.keyring.version(), { count: 0, newest: null }, 'empty');
+    t.same(await store.keyring.version(), keyringVersionOf(await store.keyring.list()));
+    await store.keyring.add([entry('e1', 'enc', T0), entry('s1', 'sig', T0)], T0);
+    const first = await store.keyring.version();
+    t.same(first, { count: 2, newest: T0 });
+    t.same(first, keyringVersionOf(await store.keyring.list()), 'the version of the rows list() answers');
+    t.same(await store.keyring.version(), first, 'unchanged while nothing is added');
+    // Another instance (the CLI's `keys rotate`) rotates: this instance's next read sees it.
+    await b.keyring.add([entry('e2', 'enc', T0 + 10), entry('s2', 'sig', T0 + 10)], T0 + 10);
+    const second = await store.keyring.version();
+    t.same(second, { count: 4, newest: T0 + 10 });
+    t.same(second, keyringVersionOf(await store.keyring.list()));
+    // A rotation stamped earlier (a clock set back) still changes the version: rows are only added.
+    await b.keyring.add([entry('e3', 'enc', T0 + 5)], T0 + 5);
+    t.same(await store.keyring.version(), { count: 5, newest: T0 + 10 });
+    t.same(await store.keyring.version(), keyringVersionOf(await store.keyring.list()));
   });
 }
