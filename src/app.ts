@@ -8,6 +8,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
+import { depthMessage, nestsDeeperThan } from './core/extra.js';
 import { configureArgon2 } from './core/passwords.js';
 import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
@@ -64,6 +65,21 @@ function ipAddressFormat(ajv: { addFormat(name: string, fn: (v: string) => boole
   return ajv;
 }
 
+/**
+ * Ajv keyword `x-max-depth` (on `extra`): refuses values nested deeper than the limit, with the
+ * field's path in the 400's details. An OpenAPI extension name, so the document stays valid.
+ */
+function maxDepthKeyword(ajv: { addKeyword(def: object): unknown }) {
+  const validate = (limit: number, data: unknown): boolean => {
+    if (!nestsDeeperThan(data, limit)) return true;
+    validate.errors = [{ keyword: 'x-max-depth', message: depthMessage(limit), params: { limit } }];
+    return false;
+  };
+  validate.errors = [] as object[];
+  ajv.addKeyword({ keyword: 'x-max-depth', type: 'object', schemaType: 'number', errors: true, validate });
+  return ajv;
+}
+
 /** config, clock, readiness and the PII hasher: what every other plugin depends on. */
 const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('config', opts.config);
@@ -95,7 +111,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     ajv: {
       // Strict bodies: no stripping of unknown fields, no type coercion (SPEC §2).
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
-      plugins: [ipAddressFormat as never],
+      plugins: [ipAddressFormat as never, maxDepthKeyword as never],
     },
     // The HTTPS variant of the instance has the same API; one type keeps every plugin simple.
   }) as unknown as FastifyInstance;
