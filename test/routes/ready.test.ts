@@ -1,10 +1,13 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import t from 'tap';
+import { createPostgresStore } from '../../src/db/postgres/index.js';
 import { createSqliteStore } from '../../src/db/sqlite/index.js';
 import { isOutage } from '../../src/errors.js';
+import { createTestDatabase } from '../db/pg.js';
 import { buildTestApp, json, show } from '../helper.js';
 
 /*
@@ -12,6 +15,19 @@ import { buildTestApp, json, show } from '../helper.js';
  * there and on every action as 503 unavailable, never as 200 (authnzerver's "/health OK with a
  * broken database", SPEC §9) or as 500 internal_error.
  */
+
+t.test('a database file truncated under the running service: /ready 503, not 200', async (t) => {
+  const h = await buildTestApp(t);
+  const before = await h.app.inject({ method: 'GET', url: '/ready' });
+  t.equal(before.statusCode, 200, show(before));
+  const file = path.join(h.dataDir, 'authnzd.sqlite');
+  truncateSync(file, 0);
+  truncateSync(`${file}-wal`, 0);
+  const after = await h.app.inject({ method: 'GET', url: '/ready' });
+  t.equal(after.statusCode, 503, `the page cache must not hide the damage: ${show(after)}`);
+  t.same(json(after).failing, ['database'], show(after));
+  t.notMatch(after.body, /no such table|SQLITE/, 'no driver text in the answer');
+});
 
 t.test('SQLite errors that mean "the database is unusable" are outages (503), not bugs (500)', async (t) => {
   const err = (code: string) => new Database.SqliteError('driver text', code);
@@ -45,4 +61,18 @@ t.test('an action hitting a corrupt database answers 503 unavailable without the
   t.equal(res.statusCode, 503, show(res));
   t.same(json(res), { code: 'unavailable', message: 'A dependency is unavailable. Try again later.', request_id: 'corrupt-1' });
   t.match(h.rawLogs(), /SQLITE_CORRUPT/, 'the operator sees the cause in the log');
+});
+
+const pgUrl = process.env.AUTHNZD_TEST_PG_URL;
+t.test('PostgreSQL: the readiness ping reads a real table, not just `SELECT 1`', { skip: pgUrl ? false : 'AUTHNZD_TEST_PG_URL is not set' }, async (t) => {
+  const { url, drop } = await createTestDatabase(pgUrl!);
+  t.teardown(drop);
+  const store = await createPostgresStore(url);
+  t.teardown(() => store.close());
+  await t.resolves(store.ping());
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('ALTER TABLE users RENAME TO users_gone');
+  await c.end();
+  await t.rejects(store.ping(), 'a server that answers but whose tables are gone is not ready');
 });
