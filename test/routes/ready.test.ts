@@ -16,6 +16,22 @@ import { buildTestApp, json, show } from '../helper.js';
  * broken database", SPEC §9) or as 500 internal_error.
  */
 
+t.test('a 503 from /ready has the error body of every other non-2xx answer, plus its parts', async (t) => {
+  const h = await buildTestApp(t);
+  await h.app.store.close();
+  const ready = await h.app.inject({ method: 'GET', url: '/ready', headers: { 'x-request-id': 'ready-1' } });
+  t.equal(ready.statusCode, 503, show(ready));
+  t.equal(ready.headers['x-request-id'], 'ready-1');
+  t.match(ready.json(), {
+    code: 'unavailable',
+    message: /database/,
+    request_id: 'ready-1',
+    status: 'unavailable',
+    failing: ['database'],
+    parts: { database: { ok: false }, keyring: { ok: true }, policy: { ok: true } },
+  }, show(ready));
+});
+
 t.test('a database file truncated under the running service: /ready 503, not 200', async (t) => {
   const h = await buildTestApp(t);
   const before = await h.app.inject({ method: 'GET', url: '/ready' });
