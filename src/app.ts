@@ -105,7 +105,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
     bodyLimit: BODY_LIMIT,
-    return503OnClosing: true,
+    // During shutdown our hooks below answer instead (Fastify's own 503 has neither the SPEC
+    // body nor the request id); idle keep-alive sockets are closed when close begins.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
     ajv: {
@@ -116,10 +118,25 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     // The HTTPS variant of the instance has the same API; one type keeps every plugin simple.
   }) as unknown as FastifyInstance;
 
+  // Shutdown (SIGTERM → app.close()): from the first preClose hook on, a request that still
+  // arrives (on a kept-alive socket, or a new one before the listener closes) is refused with
+  // 503 unavailable, and every answer finished from then on, in-flight ones included, carries
+  // `Connection: close`, so no client sends its next request on a socket about to be dropped.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
   // Callback-style hooks: no promise per request on the hot paths.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    if (closing) return done(new ApiError('unavailable', 'The service is shutting down. Retry on a new connection.'));
     done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
     if (!(app.log as Logger).isLevelEnabled('info')) return done();
