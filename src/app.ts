@@ -8,6 +8,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
+import { depthMessage, nestsDeeperThan } from './core/extra.js';
 import { configureArgon2 } from './core/passwords.js';
 import { piiHasher, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
@@ -64,6 +65,21 @@ function ipAddressFormat(ajv: { addFormat(name: string, fn: (v: string) => boole
   return ajv;
 }
 
+/**
+ * Ajv keyword `x-max-depth` (on `extra`): refuses values nested deeper than the limit, with the
+ * field's path in the 400's details. An OpenAPI extension name, so the document stays valid.
+ */
+function maxDepthKeyword(ajv: { addKeyword(def: object): unknown }) {
+  const validate = (limit: number, data: unknown): boolean => {
+    if (!nestsDeeperThan(data, limit)) return true;
+    validate.errors = [{ keyword: 'x-max-depth', message: depthMessage(limit), params: { limit } }];
+    return false;
+  };
+  validate.errors = [] as object[];
+  ajv.addKeyword({ keyword: 'x-max-depth', type: 'object', schemaType: 'number', errors: true, validate });
+  return ajv;
+}
+
 /** config, clock and readiness: what every other plugin depends on. Writes nothing. */
 const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('config', opts.config);
@@ -93,21 +109,38 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
     bodyLimit: BODY_LIMIT,
-    return503OnClosing: true,
+    // During shutdown our hooks below answer instead (Fastify's own 503 has neither the SPEC
+    // body nor the request id); idle keep-alive sockets are closed when close begins.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
     ajv: {
       // Strict bodies: no stripping of unknown fields, no type coercion (SPEC §2).
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
-      plugins: [ipAddressFormat as never],
+      plugins: [ipAddressFormat as never, maxDepthKeyword as never],
     },
     // The HTTPS variant of the instance has the same API; one type keeps every plugin simple.
   }) as unknown as FastifyInstance;
 
+  // Shutdown (SIGTERM → app.close()): from the first preClose hook on, a request that still
+  // arrives (on a kept-alive socket, or a new one before the listener closes) is refused with
+  // 503 unavailable, and every answer finished from then on, in-flight ones included, carries
+  // `Connection: close`, so no client sends its next request on a socket about to be dropped.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
   // Callback-style hooks: no promise per request on the hot paths.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    if (closing) return done(new ApiError('unavailable', 'The service is shutting down. Retry on a new connection.'));
     done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
     if (!(app.log as Logger).isLevelEnabled('info')) return done();

@@ -59,8 +59,14 @@ export class UnavailableError extends Error {
   }
 }
 
+/**
+ * SQLite result codes (primary or extended: SQLITE_IOERR_SHORT_READ, SQLITE_READONLY_DBMOVED…)
+ * that mean the database file cannot be used now: contention that outlasted busy_timeout, a
+ * damaged, replaced, unreadable or full file. Not a bug in a request: 503, the operator's alarm.
+ */
+const sqliteOutage = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|CORRUPT|NOTADB|READONLY)(_[A-Z_]+)?$/;
+
 const outageCodes = new Set([
-  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_FULL',
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003',
   // Contention that outlasted the retries of db/postgres/db.ts: try again later, not a bug.
   '40P01', '40001',
@@ -71,7 +77,7 @@ export function isOutage(err: unknown): boolean {
   if (err instanceof UnavailableError) return true;
   const e = err as { code?: unknown; cause?: unknown; message?: unknown } | null;
   if (e === null || typeof e !== 'object') return false;
-  if (typeof e.code === 'string' && outageCodes.has(e.code)) return true;
+  if (typeof e.code === 'string' && (outageCodes.has(e.code) || sqliteOutage.test(e.code))) return true;
   if (typeof e.message === 'string' && /database connection is not open|Connection terminated|Cannot use a pool after calling end on the pool|is not queryable/.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== err && isOutage(e.cause);
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { EXTRA_MAX_DEPTH } from './core/extra.js';
 
 /*
  * Schemas shared by several action areas. One schema feeds validation, types, serialization
@@ -14,7 +15,11 @@ export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'E
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 export const Seconds = Type.Integer({ minimum: 1, maximum: 10 * 365 * 86400, description: 'Duration in seconds' });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 UTC' });
-export const Extra = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON object' });
+/** Checked by the `x-max-depth` keyword registered in app.ts (core/extra.ts). */
+export const Extra = Type.Record(Type.String(), Type.Unknown(), {
+  description: `Free-form JSON object, at most ${EXTRA_MAX_DEPTH} levels of objects and arrays deep (the object itself is level 1)`,
+  'x-max-depth': EXTRA_MAX_DEPTH,
+});
 
 export const ErrorBody = Type.Object({
   code: Type.String(),

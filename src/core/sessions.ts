@@ -3,6 +3,7 @@ import type { ReadStamp, Store } from '../db/store.js';
 import type { AuditEvent, Session, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { ANONYMOUS_USER_ID } from './bootstrap.js';
+import { depthMessage, EXTRA_MAX_DEPTH, nestsDeeperThan } from './extra.js';
 import { hashToken, newId, newToken, safeEqual } from './tokens.js';
 
 /**
@@ -132,6 +133,12 @@ export async function editSession(store: Store, token: string, changes: Record<s
   for (const [k, v] of Object.entries(changes)) {
     if (v === null) delete extra[k];
     else extra[k] = v;
+  }
+  // Each side is bounded by the body schema, but a value stored before the bound existed is not.
+  if (nestsDeeperThan(extra, EXTRA_MAX_DEPTH)) {
+    throw new ApiError('invalid_request', 'The merged extra would be too deep; delete the deep key with null.', {
+      details: [{ path: '/extra', message: depthMessage(EXTRA_MAX_DEPTH) }],
+    });
   }
   const updated = await store.sessions.updateExtra(session.id, extra);
   if (!updated) throw new ApiError('invalid_session');

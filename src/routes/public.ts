@@ -4,12 +4,14 @@ import type { FastifyInstance } from 'fastify';
 export default async function publicRoutes(app: FastifyInstance): Promise<void> {
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
-  app.get('/ready', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/ready', { schema: { hide: true } }, async (req, reply) => {
     const { ok, parts } = await app.readiness.run();
     reply.code(ok ? 200 : 503);
     const failing = Object.entries(parts).filter(([, p]) => !p.ok).map(([name]) => name);
     const warnings = Object.fromEntries(Object.entries(parts).filter(([, p]) => p.warning).map(([n, p]) => [n, p.warning]));
     return {
+      // A 503 is a non-2xx answer like any other: the error body of SPEC §2 first.
+      ...(ok ? {} : { code: 'unavailable', message: `Not ready: ${failing.join(', ')} unusable.`, request_id: String(req.id) }),
       status: ok ? 'ready' : 'unavailable',
       ...(failing.length ? { failing } : {}),
       ...warnings,

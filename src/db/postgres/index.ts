@@ -29,7 +29,9 @@ export async function createPostgresStore(url: string, opts: { max?: number } = 
         timer = setTimeout(() => reject(new Error('database ping timed out')), PING_TIMEOUT_MS);
       });
       try {
-        await Promise.race([pool.query('SELECT 1'), timeout]);
+        // One row of a real table, not `SELECT 1`: the server answering is not enough, the
+        // schema the actions use must be readable too (one index page, well under a millisecond).
+        await Promise.race([pool.query('SELECT id FROM users LIMIT 1'), timeout]);
       } finally {
         clearTimeout(timer);
       }
