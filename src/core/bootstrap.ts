@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import type { Store } from '../db/store.js';
 import { createClient } from './clients.js';
 import { hashPassword } from './passwords.js';
@@ -12,10 +12,17 @@ export const SUPERUSER_ID = 1;
 export const ANONYMOUS_USER_ID = 2;
 export const ANONYMOUS_EMAIL = 'anonymous@authnzd.invalid';
 
-/** Creates the data dir owner-only (0700). */
+/** Creates the data dir owner-only (0700), or tightens an existing one to 0700. */
 export function ensureDataDir(dataDir: string): void {
-  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chmodSync(dataDir, 0o700);
+  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
+    throw new ConfigError('AUTHNZD_DATA_DIR', `${dataDir} exists and is not a directory`);
+  }
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+  } catch (err) {
+    throw new ConfigError('AUTHNZD_DATA_DIR', `cannot create ${dataDir} or make it 0700 (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 /** Writes a secret file readable by the owner only (0600). */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -71,4 +71,38 @@ t.test('usage errors exit 2 with one line', async (t) => {
   const bad = await cli(['client', 'list'], { ...env, AUTHNZD_LOG_LEVEL: 'chatty' });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /AUTHNZD_LOG_LEVEL/);
+});
+
+t.test('a database that cannot be opened is one line naming the setting, never the password', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-db-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const junkDir = path.join(root, 'junk');
+  mkdirSync(junkDir);
+  writeFileSync(path.join(junkDir, 'authnzd.sqlite'), 'this is not a database, only text. '.repeat(40));
+  const dirAsDb = path.join(root, 'dir-as-db');
+  mkdirSync(path.join(dirAsDb, 'authnzd.sqlite'), { recursive: true });
+
+  const cases: { env: Record<string, string>; shows: string[]; secret?: string }[] = [
+    { env: { AUTHNZD_DATABASE_URL: 'postgres://' }, shows: ['AUTHNZD_DATABASE_URL (postgres://)'] },
+    {
+      env: { AUTHNZD_DATABASE_URL: 'postgres://alice:Sup3r-Secret-Pw@127.0.0.1:1/authnzd' },
+      shows: ['AUTHNZD_DATABASE_URL (postgres://alice:****@127.0.0.1:1/authnzd)', 'ECONNREFUSED'],
+      secret: 'Sup3r-Secret-Pw',
+    },
+    {
+      env: { AUTHNZD_DATABASE_URL: 'postgres://alice@127.0.0.1:1/authnzd?sslmode=disable&password=Query-Secret-Pw' },
+      shows: ['AUTHNZD_DATABASE_URL (postgres://alice@127.0.0.1:1/authnzd?sslmode=disable&password=****)'],
+      secret: 'Query-Secret-Pw',
+    },
+    { env: { AUTHNZD_DATA_DIR: junkDir }, shows: ['AUTHNZD_DATA_DIR', path.join(junkDir, 'authnzd.sqlite'), 'file is not a database'] },
+    { env: { AUTHNZD_DATA_DIR: dirAsDb }, shows: ['AUTHNZD_DATA_DIR', path.join(dirAsDb, 'authnzd.sqlite')] },
+  ];
+  for (const c of cases) {
+    const r = await cli(['client', 'list'], { AUTHNZD_DATA_DIR: path.join(root, 'data'), ...c.env });
+    const label = `${JSON.stringify(c.env)}: ${r.stderr}`;
+    t.equal(r.code, 1, label);
+    t.match(r.stderr, /^authnzd: [^\n]+\n$/, `one line: ${label}`);
+    for (const text of c.shows) t.ok(r.stderr.includes(text), `shows ${text}: ${label}`);
+    if (c.secret) t.notOk(r.stderr.includes(c.secret), `never prints the password: ${label}`);
+  }
 });
