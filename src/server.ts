@@ -25,7 +25,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     app = await buildApp(config);
     await app.ready();
   } catch (err) {
-    // Settings found unusable only when used (TLS files, data dir).
+    // Settings found unusable only when used (TLS files, data dir, first-start admin password).
     if (err instanceof ConfigError) {
       process.stderr.write(`authnzd: invalid configuration: ${err.message}\n`);
       process.exit(2);

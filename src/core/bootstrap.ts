@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ConfigError, type Config } from '../config.js';
 import type { Store } from '../db/store.js';
 import { createClient } from './clients.js';
+import { checkPasswordPolicy } from './password-policy.js';
 import { hashPassword } from './passwords.js';
 import { newToken } from './tokens.js';
 
@@ -41,6 +42,20 @@ export function resolvePiiSalt(config: Pick<Config, 'piiSalt' | 'dataDir'>): str
   return salt;
 }
 
+const SUPERUSER_NAME = 'Superuser';
+
+/**
+ * AUTHNZD_ADMIN_PASSWORD becomes the superuser's password: it meets the same policy as every
+ * other password (SPEC §3). The error names the failed rules, never the password.
+ */
+function enforceAdminPasswordPolicy(password: string, email: string): void {
+  const failures = checkPasswordPolicy(password, { email, fullName: SUPERUSER_NAME });
+  if (failures.length > 0) {
+    throw new ConfigError('AUTHNZD_ADMIN_PASSWORD',
+      `fails the password policy: ${failures.map((f) => `${f.rule} (${f.message})`).join('; ')}`);
+  }
+}
+
 export interface BootstrapResult {
   /** Paths of secret files written by this run (logged; their content never is). */
   wrote: string[];
@@ -67,9 +82,10 @@ async function seedUnlocked(
   const wrote: string[] = [];
   if ((await store.users.count()) === 0) {
     const email = (config.adminEmail ?? 'admin@authnzd.invalid').normalize('NFKC').trim().toLowerCase();
+    if (config.adminPassword !== undefined) enforceAdminPasswordPolicy(config.adminPassword, email);
     const password = config.adminPassword ?? newToken();
     const superuser = await store.users.create({
-      systemId: randomUUID(), email, fullName: 'Superuser', passwordHash: await hashPassword(password),
+      systemId: randomUUID(), email, fullName: SUPERUSER_NAME, passwordHash: await hashPassword(password),
       role: 'superuser', isActive: true, emailVerified: true, extra: {}, createdAt: now,
     }, { event: 'user_create', outcome: 'success', details: { role: 'superuser', bootstrap: true } });
     const anonymous = await store.users.create({

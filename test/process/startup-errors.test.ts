@@ -8,7 +8,7 @@ import { runCommand } from './util.js';
 
 /**
  * Start-up failures past the parse of the environment (database, TLS files, listen address, data
- * dir) are one stderr line that names the setting and the path,
+ * dir, first-start admin password) are one stderr line that names the setting and the path,
  * never a secret, never a stack or a JSON log line (SPEC §1).
  */
 t.test('start-up failures name the setting (and path) in one line, without secrets', async (t) => {
@@ -35,6 +35,7 @@ t.test('start-up failures name the setting (and path) in one line, without secre
     { env: { AUTHNZD_TLS_CERT: notPem, AUTHNZD_TLS_KEY: notPem }, setting: 'AUTHNZD_TLS_CERT', shows: notPem },
     { env: { AUTHNZD_HOST: '256.0.0.1' }, setting: 'AUTHNZD_HOST', shows: '256.0.0.1' },
     { env: { AUTHNZD_HOST: '127.0.0.1', AUTHNZD_PORT: busyPort }, setting: 'AUTHNZD_PORT', shows: busyPort },
+    { env: { AUTHNZD_ADMIN_PASSWORD: 'aaaaaaaaaaaa' }, setting: 'AUTHNZD_ADMIN_PASSWORD', secret: 'aaaaaaaaaaaa' },
   ];
   // Three at a time: each is a whole process start (seconds on a busy machine).
   const results: Awaited<ReturnType<typeof runCommand>>[] = [];
