@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
@@ -24,6 +23,7 @@ import policy from './plugins/policy.js';
 import rateLimit from './plugins/rate-limit.js';
 import rateLimitHooks from './ratelimit/hooks.js';
 import { Readiness } from './readiness.js';
+import { loadTls } from './tls.js';
 import apikeyActions from './routes/actions/apikeys.js';
 import auditActions from './routes/actions/audit.js';
 import loginActions from './routes/actions/login.js';
@@ -113,7 +113,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     // body nor the request id); idle keep-alive sockets are closed when close begins.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    ...(config.tls ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+    ...(config.tls ? { https: loadTls(config.tls) } : {}),
     ajv: {
       // Strict bodies: no stripping of unknown fields, no type coercion (SPEC §2).
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },

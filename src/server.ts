@@ -25,6 +25,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     app = await buildApp(config);
     await app.ready();
   } catch (err) {
+    // Settings found unusable only when used (TLS files, data dir, first-start admin password).
+    if (err instanceof ConfigError) {
+      process.stderr.write(`authnzd: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`authnzd: cannot start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
     process.exit(1);
   }
@@ -36,7 +41,18 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     else app.log.info({ signal }, 'shutting down');
     await app.close();
   });
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // A port in use or privileged is AUTHNZD_PORT's; a name that does not resolve or an address
+    // not on this machine (ENOTFOUND, EADDRNOTAVAIL) is AUTHNZD_HOST's.
+    const code = (err as NodeJS.ErrnoException).code;
+    const setting = code === 'EADDRINUSE' || code === 'EACCES' ? 'AUTHNZD_PORT' : 'AUTHNZD_HOST';
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    process.stderr.write(`authnzd: cannot start: ${setting}: cannot listen on ${config.host} port ${config.port} (${reason})\n`);
+    await app.close();
+    process.exit(1);
+  }
 }
 
 // Run when executed directly (node dist/src/server.js, tsx src/server.ts), not when imported.

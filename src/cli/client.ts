@@ -1,4 +1,5 @@
 import { createClient } from '../core/clients.js';
+import { isActionName } from '../actions.js';
 import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
 
 export const usage = 'usage: authnzd client add NAME --actions a,b|* | client list | client revoke NAME';
@@ -7,13 +8,19 @@ export const usage = 'usage: authnzd client add NAME --actions a,b|* | client li
 const client: Command = async (args, io) => {
   const [sub, ...rest] = args;
   const { positional, options } = parseArgs(rest, ['actions']);
+  // Every subcommand takes at most one NAME: anything more is a mistake (a stray word, an
+  // unquoted list), not something to ignore.
+  if (positional.length > (sub === 'list' ? 0 : 1)) throw new UsageError(`unexpected argument "${positional.at(-1)}" (${usage})`);
   if (sub === 'add') {
     const name = positional[0];
     if (!name || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new UsageError(`client add needs a NAME of letters, digits, . _ - (${usage})`);
     const actions = (options.actions ?? '').split(',').map((a) => a.trim()).filter(Boolean);
     if (actions.length === 0) throw new UsageError('client add needs --actions a,b or --actions "*"');
-    const bad = actions.find((a) => a !== '*' && !/^[a-z_]+$/.test(a));
-    if (bad) throw new UsageError(`"${bad}" is not an action name`);
+    // A misspelt action would make a client that is refused on every call it was meant for.
+    const unknown = actions.filter((a) => a !== '*' && !isActionName(a));
+    if (unknown.length > 0) {
+      throw new UsageError(`--actions: unknown action${unknown.length > 1 ? 's' : ''} ${unknown.map((a) => `"${a}"`).join(', ')} (see docs/actions.md, or "*" for all)`);
+    }
     return withStore(io, async (store) => {
       const existing = (await store.clients.list()).find((c) => c.name === name && c.revokedAt === null);
       if (existing) {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import type { Store } from '../db/store.js';
 import { createClient } from './clients.js';
+import { checkPasswordPolicy } from './password-policy.js';
 import { hashPassword } from './passwords.js';
 import { newToken } from './tokens.js';
 
@@ -14,10 +15,17 @@ export const ANONYMOUS_EMAIL = 'anonymous@authnzd.invalid';
 /** The anonymous user's role (and so of every visitor session). */
 export const ANONYMOUS_ROLE = 'anonymous';
 
-/** Creates the data dir owner-only (0700). */
+/** Creates the data dir owner-only (0700), or tightens an existing one to 0700. */
 export function ensureDataDir(dataDir: string): void {
-  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chmodSync(dataDir, 0o700);
+  if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
+    throw new ConfigError('AUTHNZD_DATA_DIR', `${dataDir} exists and is not a directory`);
+  }
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+  } catch (err) {
+    throw new ConfigError('AUTHNZD_DATA_DIR', `cannot create ${dataDir} or make it 0700 (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 /** Writes a secret file readable by the owner only (0600). */
@@ -34,6 +42,20 @@ export function resolvePiiSalt(config: Pick<Config, 'piiSalt' | 'dataDir'>): str
   const salt = newToken();
   writeSecretFile(file, salt + '\n');
   return salt;
+}
+
+const SUPERUSER_NAME = 'Superuser';
+
+/**
+ * AUTHNZD_ADMIN_PASSWORD becomes the superuser's password: it meets the same policy as every
+ * other password (SPEC §3). The error names the failed rules, never the password.
+ */
+function enforceAdminPasswordPolicy(password: string, email: string): void {
+  const failures = checkPasswordPolicy(password, { email, fullName: SUPERUSER_NAME });
+  if (failures.length > 0) {
+    throw new ConfigError('AUTHNZD_ADMIN_PASSWORD',
+      `fails the password policy: ${failures.map((f) => `${f.rule} (${f.message})`).join('; ')}`);
+  }
 }
 
 export interface BootstrapResult {
@@ -62,9 +84,10 @@ async function seedUnlocked(
   const wrote: string[] = [];
   if ((await store.users.count()) === 0) {
     const email = (config.adminEmail ?? 'admin@authnzd.invalid').normalize('NFKC').trim().toLowerCase();
+    if (config.adminPassword !== undefined) enforceAdminPasswordPolicy(config.adminPassword, email);
     const password = config.adminPassword ?? newToken();
     const superuser = await store.users.create({
-      systemId: randomUUID(), email, fullName: 'Superuser', passwordHash: await hashPassword(password),
+      systemId: randomUUID(), email, fullName: SUPERUSER_NAME, passwordHash: await hashPassword(password),
       role: 'superuser', isActive: true, emailVerified: true, extra: {}, createdAt: now,
     }, { event: 'user_create', outcome: 'success', details: { role: 'superuser', bootstrap: true } });
     const anonymous = await store.users.create({

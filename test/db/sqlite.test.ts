@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -42,4 +42,21 @@ t.test('the connection has a page cache the size the docs give (SQLite default: 
   });
   t.equal(raw.pragma('cache_size', { simple: true }), -SQLITE_CACHE_KIB);
   t.equal(SQLITE_CACHE_KIB, 64 * 1024, 'docs/operations.md says 64 MiB');
+});
+
+t.test('the database file and its -wal and -shm are owner-only (0600), also when the file was 0644', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-mode-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'authnzd.sqlite');
+  const modes = () => Object.fromEntries(['', '-wal', '-shm'].map((s) => [`authnzd.sqlite${s}`, statSync(file + s).mode & 0o777]));
+  const ownerOnly = { 'authnzd.sqlite': 0o600, 'authnzd.sqlite-wal': 0o600, 'authnzd.sqlite-shm': 0o600 };
+
+  const first = openSqlite(file); // migrations write: the WAL and its index exist while open
+  t.same(modes(), ownerOnly, 'created 0600, -wal and -shm follow');
+  first.raw.close();
+
+  chmodSync(file, 0o644);
+  const again = openSqlite(file);
+  t.teardown(() => again.raw.close());
+  t.same(modes(), ownerOnly, 'an existing 0644 file is tightened at open');
 });

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/main.js';
-import { repoRoot } from '../helper.js';
+import { buildTestApp, repoRoot } from '../helper.js';
 import { runCommand } from './util.js';
 
 /** Runs the CLI in-process (same code as the binary) and captures its output. */
@@ -99,4 +99,78 @@ t.test('<command> --help / -h prints that command\'s usage and exits 0, doing no
   const serve = await runCommand(['bin/authnzd.js', 'serve', '--help'], { ...env, AUTHNZD_PORT: 'eighty' });
   t.equal(serve.code, 0, serve.stderr);
   t.match(serve.stdout, /^usage: authnzd serve\b/);
+});
+
+t.test('client add refuses unknown action names and extra arguments, and creates nothing', async (t) => {
+  const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
+  t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
+  t.equal((await cli(['init'], env)).code, 0);
+
+  const unknown = await cli(['client', 'add', 'lim3', '--actions', 'nosuch_action'], env);
+  t.equal(unknown.code, 2, unknown.stderr);
+  t.match(unknown.stderr, /^authnzd: [^\n]*"nosuch_action"[^\n]*\n$/, 'one line naming the unknown action');
+  const some = await cli(['client', 'add', 'lim4', '--actions', 'session_new,sesion_exists,user_frob'], env);
+  t.equal(some.code, 2, some.stderr);
+  t.match(some.stderr, /"sesion_exists", "user_frob"/, 'every unknown action is named');
+  t.notMatch(some.stderr, /session_new/, 'known actions are not');
+
+  for (const args of [
+    ['client', 'add', 'lim8', '--actions', 'session_new', 'extra-arg'],
+    ['client', 'add', 'lim9', 'extra-arg', '--actions', 'session_new'],
+    ['client', 'list', 'extra-arg'],
+    ['client', 'revoke', 'admin', 'extra-arg'],
+  ]) {
+    const r = await cli(args, env);
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, /^authnzd: unexpected argument "extra-arg" \(usage: [^\n]+\n$/, args.join(' '));
+  }
+
+  const list = await cli(['client', 'list'], env);
+  t.equal(list.stdout.trim().split('\n').length, 1, `only the admin client exists: ${list.stdout}`);
+  t.match(list.stdout, /^admin\t\*\t.*\tlive$/m, 'the admin client is still live');
+});
+
+t.test('client add accepts every action the service serves', async (t) => {
+  const h = await buildTestApp(t);
+  const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+  const served = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/')).map((p) => p.slice(4)).sort();
+  const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
+  t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
+  const all = await cli(['client', 'add', 'every', '--actions', served.join(',')], env);
+  t.equal(all.code, 0, all.stderr);
+  t.match((await cli(['client', 'list'], env)).stdout, new RegExp(`^every\t${served.join(',')}\t`, 'm'));
+});
+
+t.test('a database that cannot be opened is one line naming the setting, never the password', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-db-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const junkDir = path.join(root, 'junk');
+  mkdirSync(junkDir);
+  writeFileSync(path.join(junkDir, 'authnzd.sqlite'), 'this is not a database, only text. '.repeat(40));
+  const dirAsDb = path.join(root, 'dir-as-db');
+  mkdirSync(path.join(dirAsDb, 'authnzd.sqlite'), { recursive: true });
+
+  const cases: { env: Record<string, string>; shows: string[]; secret?: string }[] = [
+    { env: { AUTHNZD_DATABASE_URL: 'postgres://' }, shows: ['AUTHNZD_DATABASE_URL (postgres://)'] },
+    {
+      env: { AUTHNZD_DATABASE_URL: 'postgres://alice:Sup3r-Secret-Pw@127.0.0.1:1/authnzd' },
+      shows: ['AUTHNZD_DATABASE_URL (postgres://alice:****@127.0.0.1:1/authnzd)', 'ECONNREFUSED'],
+      secret: 'Sup3r-Secret-Pw',
+    },
+    {
+      env: { AUTHNZD_DATABASE_URL: 'postgres://alice@127.0.0.1:1/authnzd?sslmode=disable&password=Query-Secret-Pw' },
+      shows: ['AUTHNZD_DATABASE_URL (postgres://alice@127.0.0.1:1/authnzd?sslmode=disable&password=****)'],
+      secret: 'Query-Secret-Pw',
+    },
+    { env: { AUTHNZD_DATA_DIR: junkDir }, shows: ['AUTHNZD_DATA_DIR', path.join(junkDir, 'authnzd.sqlite'), 'file is not a database'] },
+    { env: { AUTHNZD_DATA_DIR: dirAsDb }, shows: ['AUTHNZD_DATA_DIR', path.join(dirAsDb, 'authnzd.sqlite')] },
+  ];
+  for (const c of cases) {
+    const r = await cli(['client', 'list'], { AUTHNZD_DATA_DIR: path.join(root, 'data'), ...c.env });
+    const label = `${JSON.stringify(c.env)}: ${r.stderr}`;
+    t.equal(r.code, 1, label);
+    t.match(r.stderr, /^authnzd: [^\n]+\n$/, `one line: ${label}`);
+    for (const text of c.shows) t.ok(r.stderr.includes(text), `shows ${text}: ${label}`);
+    if (c.secret) t.notOk(r.stderr.includes(c.secret), `never prints the password: ${label}`);
+  }
 });

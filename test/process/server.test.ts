@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -20,6 +20,10 @@ t.test('a fresh start creates the data dir, secrets and database, and serves', a
     t.equal(statSync(path.join(dataDir, f)).mode & 0o777, 0o600, `${f} is 0600`);
   }
   t.ok(existsSync(path.join(dataDir, 'authnzd.sqlite')), 'SQLite database created');
+  // It holds password hashes and (without AUTHNZD_KEY_ENCRYPTION_KEY) raw signing keys.
+  for (const f of ['authnzd.sqlite', 'authnzd.sqlite-wal', 'authnzd.sqlite-shm']) {
+    t.equal(statSync(path.join(dataDir, f)).mode & 0o777, 0o600, `${f} is 0600`);
+  }
   const secret = readFileSync(path.join(dataDir, 'admin-client.secret'), 'utf8').trim();
   const creds = JSON.parse(readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')) as { password: string };
   t.match(srv.output(), /admin-client\.secret/, 'the secret file path is logged');
@@ -56,9 +60,14 @@ t.test('a fresh start creates the data dir, secrets and database, and serves', a
   t.equal(await srv.exited, 0, 'exit code 0 after SIGTERM');
   t.match(srv.output(), /shutting down/);
 
-  // A restart keeps the same secrets (written once) and the same database.
+  // A restart keeps the same secrets (written once) and the same database, and tightens a
+  // database file left 0644 (by an older version, a copy, a restore) back to 0600.
+  chmodSync(path.join(dataDir, 'authnzd.sqlite'), 0o644);
   const again = await startServer({ AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json') });
   t.teardown(() => again.child.kill('SIGKILL'));
+  for (const f of ['authnzd.sqlite', 'authnzd.sqlite-wal', 'authnzd.sqlite-shm']) {
+    t.equal(statSync(path.join(dataDir, f)).mode & 0o777, 0o600, `${f} is 0600 after a restart on a 0644 file`);
+  }
   t.equal(readFileSync(path.join(dataDir, 'admin-client.secret'), 'utf8').trim(), secret);
   const res2 = await fetch(`${again.url}/v1/audit_query`, {
     method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{}',

@@ -41,12 +41,20 @@ export async function startServer(env: Record<string, string>): Promise<Running>
   return { child, url, output: () => out, exited };
 }
 
-/** Runs a command to completion. */
-export function runCommand(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs a command to completion. `killOn`: stop it (SIGKILL) once its stdout matches, for a
+ * command that was expected to fail but started a server instead.
+ */
+export function runCommand(
+  args: string[], env: Record<string, string>, opts: { killOn?: RegExp } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env } });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    if (opts.killOn?.test(stdout)) child.kill('SIGKILL');
+  });
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }

@@ -56,3 +56,32 @@ t.test('user add | lock | unlock', async (t) => {
   t.equal(ok.statusCode, 200, show(ok));
   t.equal(json(ok).role, 'staff');
 });
+
+t.test('init refuses an AUTHNZD_ADMIN_PASSWORD that fails the password policy, naming the rules only', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ AUTHNZD_ADMIN_PASSWORD: 'aaaaaaaaaaaa' }, /repeated_character/],
+    [{ AUTHNZD_ADMIN_PASSWORD: '123456789012' }, /all_digits/],
+    [{ AUTHNZD_ADMIN_PASSWORD: 'password1234' }, /common_password/],
+    [{ AUTHNZD_ADMIN_PASSWORD: 'rootkeeper-x9', AUTHNZD_ADMIN_EMAIL: 'rootkeeper@example.com' }, /similar_to_user/],
+  ];
+  for (const [extra, rule] of cases) {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-admin-'));
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    const r = await cli(['init'], { AUTHNZD_DATA_DIR: dataDir, ...extra });
+    const label = `${JSON.stringify(extra)}: ${r.err.join('\n')}`;
+    t.equal(r.code, 2, label);
+    t.equal(r.err.length, 1, `one line: ${label}`);
+    t.match(r.err[0], /^authnzd: invalid configuration: AUTHNZD_ADMIN_PASSWORD: fails the password policy: /, label);
+    t.match(r.err[0], rule, label);
+    t.notOk(r.err.join('\n').includes(extra.AUTHNZD_ADMIN_PASSWORD!), `the password is not printed: ${label}`);
+    // Nothing was seeded: a corrected password then initialises the same data dir.
+    const fixed = await cli(['init'], { AUTHNZD_DATA_DIR: dataDir, ...extra, AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42' });
+    t.equal(fixed.code, 0, fixed.err.join('\n'));
+  }
+
+  // The setting is only used to create the superuser: once it exists, it is not checked again.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-admin-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  t.equal((await cli(['init'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42' })).code, 0);
+  t.equal((await cli(['init'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_ADMIN_PASSWORD: 'aaaaaaaaaaaa' })).code, 0);
+});

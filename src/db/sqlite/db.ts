@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
@@ -20,6 +21,7 @@ export interface SqliteHandle {
 export const SQLITE_CACHE_KIB = 65_536;
 
 export function openSqlite(file: string, opts: { migrate?: boolean } = {}): SqliteHandle {
+  ownerOnly(file);
   const raw = new Database(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
@@ -32,6 +34,24 @@ export function openSqlite(file: string, opts: { migrate?: boolean } = {}): Sqli
   const db = drizzle(raw, { schema });
   if (opts.migrate !== false) migrate(db, { migrationsFolder: migrationsDir('sqlite') });
   return { db, raw };
+}
+
+/**
+ * The database holds password hashes, session and key digests, and (without
+ * AUTHNZD_KEY_ENCRYPTION_KEY) the keyring's raw signing keys: owner-only, like the data dir.
+ * The file is created 0600 before SQLite opens it (SQLite gives -wal and -shm the main file's
+ * mode), and an existing file and its -wal/-shm are tightened to 0600 at every start.
+ */
+function ownerOnly(file: string): void {
+  if (file === ':memory:' || file === '') return;
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 /** True when better-sqlite3 reports a unique-constraint violation. */

@@ -1,0 +1,60 @@
+import net from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { repoRoot } from '../helper.js';
+import { runCommand } from './util.js';
+
+/**
+ * Start-up failures past the parse of the environment (database, TLS files, listen address, data
+ * dir, first-start admin password) are one stderr line that names the setting and the path,
+ * never a secret, never a stack or a JSON log line (SPEC §1).
+ */
+t.test('start-up failures name the setting (and path) in one line, without secrets', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-proc-bad-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const notPem = path.join(root, 'not.pem');
+  writeFileSync(notPem, 'this is not a PEM file\n');
+  const aFile = path.join(root, 'a-file');
+  writeFileSync(aFile, 'x');
+  const junkDir = path.join(root, 'junk');
+  mkdirSync(junkDir);
+  writeFileSync(path.join(junkDir, 'authnzd.sqlite'), 'this is not a database, only text. '.repeat(40));
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => busy.close());
+  const busyPort = String((busy.address() as net.AddressInfo).port);
+
+  // The database cases that need no server (password masking, SQLite files) are CLI tests in
+  // test/process/cli.test.ts: the CLI opens the store through the same openStore.
+  const cases: { env: Record<string, string>; setting: string; shows?: string; secret?: string }[] = [
+    { env: { AUTHNZD_DATABASE_URL: 'postgres://' }, setting: 'AUTHNZD_DATABASE_URL' },
+    { env: { AUTHNZD_DATA_DIR: junkDir }, setting: 'AUTHNZD_DATA_DIR', shows: path.join(junkDir, 'authnzd.sqlite') },
+    { env: { AUTHNZD_DATA_DIR: aFile }, setting: 'AUTHNZD_DATA_DIR', shows: aFile },
+    { env: { AUTHNZD_TLS_CERT: notPem, AUTHNZD_TLS_KEY: notPem }, setting: 'AUTHNZD_TLS_CERT', shows: notPem },
+    { env: { AUTHNZD_HOST: '256.0.0.1' }, setting: 'AUTHNZD_HOST', shows: '256.0.0.1' },
+    { env: { AUTHNZD_HOST: '127.0.0.1', AUTHNZD_PORT: busyPort }, setting: 'AUTHNZD_PORT', shows: busyPort },
+    { env: { AUTHNZD_ADMIN_PASSWORD: 'aaaaaaaaaaaa' }, setting: 'AUTHNZD_ADMIN_PASSWORD', secret: 'aaaaaaaaaaaa' },
+  ];
+  // Three at a time: each is a whole process start (seconds on a busy machine).
+  const results: Awaited<ReturnType<typeof runCommand>>[] = [];
+  for (let i = 0; i < cases.length; i += 3) {
+    results.push(...await Promise.all(cases.slice(i, i + 3).map((c) => runCommand(['--import', 'tsx', 'src/server.ts'], {
+      AUTHNZD_DATA_DIR: path.join(mkdtempSync(path.join(root, 'd-')), 'data'),
+      AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
+      AUTHNZD_PORT: '0',
+      ...c.env,
+    }, { killOn: /Server listening/ }))));
+  }
+  for (const [i, c] of cases.entries()) {
+    const r = results[i]!;
+    const label = `${JSON.stringify(c.env)}: ${r.stderr.trim()}${r.stdout.includes('"level":50') ? ' (and a JSON error log line)' : ''}`;
+    t.not(r.code, 0, `exits non-zero: ${label}`);
+    t.match(r.stderr, /^authnzd: [^\n]+\n$/, `one stderr line: ${label}`);
+    t.match(r.stderr, c.setting, `names ${c.setting}: ${label}`);
+    if (c.shows) t.ok(r.stderr.includes(c.shows), `shows ${c.shows}: ${label}`);
+    if (c.secret) t.notOk((r.stderr + r.stdout).includes(c.secret), `never prints the secret: ${label}`);
+    t.notMatch(r.stdout, /"level":(50|60)/, `no JSON error log line: ${label}`);
+  }
+});
