@@ -102,7 +102,7 @@ t.test('an invalid policy stops the start before anything is written to the data
   // No admin password or client secret in the environment: a start that got as far as seeding
   // the database would write admin-credentials.json and admin-client.secret.
   const r = await runCommand(['--import', 'tsx', 'src/server.ts'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: file, AUTHNZD_PORT: '0' });
-  t.equal(r.code, 1, r.stderr);
-  t.match(r.stderr, /^authnzd: cannot start: AUTHNZD_PERMISSIONS: cannot use policy file .*permissions\.json: roles: "superuser" is not declared[^\n]*\n$/);
+  t.equal(r.code, 2, r.stderr);
+  t.match(r.stderr, /^authnzd: invalid configuration: AUTHNZD_PERMISSIONS: cannot use policy file .*permissions\.json: roles: "superuser" is not declared[^\n]*\n$/);
   t.notOk(existsSync(dataDir), 'the data dir was not created (no database, secrets or salt)');
 });
