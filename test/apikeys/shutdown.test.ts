@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { ADMIN_SECRET, repoRoot } from '../helper.js';
-import { startServer } from '../process/util.js';
+import { ADMIN_SECRET } from '../helper.js';
+import { freshServiceEnv, startServer } from '../process/util.js';
 import { IP, UA, keyBody } from './setup.js';
 
 /*
@@ -14,14 +12,8 @@ import { IP, UA, keyBody } from './setup.js';
  */
 
 t.test('SIGTERM flushes every buffered verify before the database closes', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-shutdown-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const srv = await startServer({
-    AUTHNZD_DATA_DIR: dir,
-    AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
-    AUTHNZD_BOOTSTRAP_CLIENT_SECRET: ADMIN_SECRET,
-    AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42',
-  });
+  const env = freshServiceEnv(t, 'authnzd-shutdown-');
+  const srv = await startServer(env);
   t.teardown(() => srv.child.kill('SIGKILL'));
   const call = async (action: string, body: unknown) => {
     const res = await fetch(`${srv.url}/v1/${action}`, {
@@ -41,7 +33,7 @@ t.test('SIGTERM flushes every buffered verify before the database closes', async
   t.equal(await srv.exited, 0, `exit 0 after SIGTERM\n${srv.output()}`);
   t.notMatch(srv.output(), /usage flush failed|database connection is not open/, 'the flush ran while the store was open');
 
-  const db = new Database(path.join(dir, 'authnzd.sqlite'), { readonly: true });
+  const db = new Database(path.join(env.AUTHNZD_DATA_DIR, 'authnzd.sqlite'), { readonly: true });
   t.teardown(() => db.close());
   const row = db.prepare('SELECT use_count, last_used_at FROM api_keys WHERE id = ?').get(issued.body.key_id) as { use_count: number; last_used_at: number | null };
   t.equal(row.use_count, verifies, 'every buffered use reached the database');

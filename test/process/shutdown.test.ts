@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { ADMIN_SECRET, FakeClock, repoRoot } from '../helper.js';
-import { startServer } from './util.js';
+import { freshServiceEnv, startServer } from './util.js';
 
 /*
  * HTTP during shutdown, over raw sockets (node:net) so keep-alive is under the test's control.
@@ -117,14 +114,7 @@ async function untilRefused(url: string): Promise<void> {
 }
 
 t.test('SIGTERM: the in-flight answer on a keep-alive socket says Connection: close', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-shutdown-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const srv = await startServer({
-    AUTHNZD_DATA_DIR: dir,
-    AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
-    AUTHNZD_BOOTSTRAP_CLIENT_SECRET: ADMIN_SECRET,
-    AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42',
-  });
+  const srv = await startServer(freshServiceEnv(t, 'authnzd-shutdown-'));
   t.teardown(() => srv.child.kill('SIGKILL'));
 
   const c = new RawClient(srv.url);
@@ -153,13 +143,8 @@ t.test('SIGTERM: the in-flight answer on a keep-alive socket says Connection: cl
 });
 
 t.test('a request arriving while the app closes is a SPEC 503 with its request id', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-shutdown-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const config = loadConfig({
-    AUTHNZD_DATA_DIR: dir,
-    AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
-    AUTHNZD_BOOTSTRAP_CLIENT_SECRET: ADMIN_SECRET,
-    AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42',
+    ...freshServiceEnv(t, 'authnzd-shutdown-'),
     AUTHNZD_RATE_LIMITS: 'off',
     AUTHNZD_LOG_LEVEL: 'info',
   }, repoRoot);

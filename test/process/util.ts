@@ -1,6 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { repoRoot } from '../helper.js';
+import { ADMIN_SECRET, repoRoot } from '../helper.js';
+
+/**
+ * The settings of a service on a fresh data dir (removed after the test): the shipped policy,
+ * the `admin` client with ADMIN_SECRET and a fixed superuser password.
+ */
+export function freshServiceEnv(t: { teardown(fn: () => unknown): void }, prefix: string) {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    AUTHNZD_DATA_DIR: dir,
+    AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
+    AUTHNZD_BOOTSTRAP_CLIENT_SECRET: ADMIN_SECRET,
+    AUTHNZD_ADMIN_PASSWORD: 'Correct-Horse-Battery-Staple-42',
+  };
+}
 
 export interface Running {
   child: ChildProcess;
