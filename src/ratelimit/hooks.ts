@@ -2,6 +2,7 @@ import fastifyRateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limi
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hashToken } from '../core/tokens.js';
+import type { ReadStamp } from '../db/store.js';
 import { ApiError } from '../errors.js';
 import { clientLimit, fallbackClientLimit } from './defaults.js';
 import { endUserLimits, ruleKey, type EndUserRule, type Subjects } from './end-user.js';
@@ -72,7 +73,7 @@ export default fp(async (v1: FastifyInstance) => {
   });
 
   async function checkEndUser(req: FastifyRequest, reply: FastifyReply, action: string, rules: readonly EndUserRule[]): Promise<void> {
-    const subjects = await subjectsOf(v1, req.body);
+    const subjects = await subjectsOf(v1, req.body, req.readStamp);
     const resets: string[] = [];
     for (const r of rules) {
       const key = ruleKey(action, r, subjects);
@@ -104,8 +105,14 @@ function refuse(reply: FastifyReply, r: LimitResult): never {
   throw new ApiError('rate_limited');
 }
 
-/** The end user behind a request: the body's IP, email, user id, and the presented session's. */
-async function subjectsOf(app: FastifyInstance, body: unknown): Promise<Subjects> {
+/**
+ * The end user behind a request: the body's IP, email, user id, and the presented session's.
+ * `at`: the request's change stamp (client-auth.ts), so the session read here costs no second
+ * stamp read. Only the limiter's keys come from it; the handler then reads the session again
+ * with a fresh stamp (served from the memo when nothing changed), since its writes must see
+ * every commit made while this request waited.
+ */
+async function subjectsOf(app: FastifyInstance, body: unknown, at: ReadStamp | undefined): Promise<Subjects> {
   const b = (body ?? {}) as Record<string, unknown>;
   const s: Subjects = {};
   if (typeof b.ip_address === 'string') s.ip = b.ip_address;
@@ -114,7 +121,7 @@ async function subjectsOf(app: FastifyInstance, body: unknown): Promise<Subjects
   if (typeof b.session_token === 'string') {
     // The read the action's handler makes next (findSession): on SQLite the handler's is then
     // served from the read memo, one trip into the database instead of two.
-    const session = (await app.store.sessions.getWithUserByTokenHash(hashToken(b.session_token)))?.session;
+    const session = (await app.store.sessions.getWithUserByTokenHash(hashToken(b.session_token), at))?.session;
     if (session !== undefined) {
       s.sessionIp = session.ipAddress;
       s.sessionUser = session.userId;

@@ -228,3 +228,28 @@ t.test('the session-bound limits read the session the way the action does: one d
   t.equal(res.statusCode, 201, show(res));
   t.equal(plainReads, 0, 'the limit hook used the memoised session-and-user read, not a second plain one');
 });
+
+t.test("the limit hook's session read uses the request's change stamp: no second stamp read", async (t) => {
+  const h = await app(t);
+  const user = await newUser(h);
+  const session = await newSession(h, user);
+  const store = h.app.store;
+  const sessions = store.sessions;
+  const stamps: unknown[] = [];
+  const read = store.readStamp!.bind(store);
+  store.readStamp = () => {
+    const s = read();
+    stamps.push(s);
+    return s;
+  };
+  const ats: unknown[] = [];
+  const withUser = sessions.getWithUserByTokenHash.bind(sessions);
+  sessions.getWithUserByTokenHash = async (hash, at) => {
+    ats.push(at);
+    return withUser(hash, at);
+  };
+  const res = await h.call('issue_apikey', { session_token: session, ip_address: KEY_IP, user_agent: KEY_UA, ...keyBody });
+  t.equal(res.statusCode, 201, show(res));
+  t.ok(ats.length >= 2, 'the hook and the handler each read the session');
+  t.ok(ats[0] !== undefined && ats[0] === stamps[0], "the hook's read (the first) was given the stamp read when the request arrived");
+});
