@@ -67,17 +67,28 @@ export class UnavailableError extends Error {
 const sqliteOutage = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|CORRUPT|NOTADB|READONLY)(_[A-Z_]+)?$/;
 
 const outageCodes = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE',
   // Contention that outlasted the retries of db/postgres/db.ts: try again later, not a bug.
   '40P01', '40001',
+  // A read-only server (a standby after a failover, default_transaction_read_only) refusing a
+  // write, and a statement cancelled by statement_timeout or an operator.
+  '25006', '57014',
 ]);
+
+/**
+ * PostgreSQL SQLSTATE classes that mean the server cannot serve now, whatever the request:
+ * 08 connection exception, 53 insufficient resources (disk full, out of memory, too many
+ * connections), 57P01–57P05 operator intervention (shutdown, crash, starting up, database
+ * dropped, idle timeout), 58 system error (I/O error), XX internal error (data or index corrupted).
+ */
+const pgOutage = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-5]|58[0-9A-Z]{3}|XX[0-9A-Z]{3})$/;
 
 /** True for driver errors that mean "the database cannot answer now" (503), not a bug (500). */
 export function isOutage(err: unknown): boolean {
   if (err instanceof UnavailableError) return true;
   const e = err as { code?: unknown; cause?: unknown; message?: unknown } | null;
   if (e === null || typeof e !== 'object') return false;
-  if (typeof e.code === 'string' && (outageCodes.has(e.code) || sqliteOutage.test(e.code))) return true;
+  if (typeof e.code === 'string' && (outageCodes.has(e.code) || sqliteOutage.test(e.code) || pgOutage.test(e.code))) return true;
   if (typeof e.message === 'string' && /database connection is not open|Connection terminated|Cannot use a pool after calling end on the pool|is not queryable/.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== err && isOutage(e.cause);
 }

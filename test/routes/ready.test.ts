@@ -92,3 +92,42 @@ t.test('PostgreSQL: the readiness ping reads a real table, not just `SELECT 1`',
   await c.end();
   await t.rejects(store.ping(), 'a server that answers but whose tables are gone is not ready');
 });
+
+t.test('PostgreSQL errors that mean "the server cannot serve now" are outages (503), not bugs (500)', async (t) => {
+  const err = (code: string) => Object.assign(new Error('driver text'), { code });
+  for (const code of [
+    '08000', '08003', '08006', '08P01', '53100', '53200', '53300', '57P01', '57P02', '57P03', '57P04', '57P05',
+    '58030', 'XX000', 'XX001', 'XX002', '25006', '57014', '40P01', '40001',
+  ]) {
+    t.ok(isOutage(err(code)), code);
+    t.ok(isOutage(new Error('Failed query', { cause: err(code) })), `${code} as a cause (drizzle wraps driver errors)`);
+  }
+  for (const code of ['23505', '23503', '22001', '22P02', '42P01', '42703', '0A000', 'P0001', '57P06x']) {
+    t.notOk(isOutage(err(code)), `${code} is not an outage`);
+  }
+});
+
+t.test('PostgreSQL: an action hitting a corrupted table or a full disk answers 503 without the driver text', { skip: pgUrl ? false : 'AUTHNZD_TEST_PG_URL is not set' }, async (t) => {
+  const { url, drop } = await createTestDatabase(pgUrl!);
+  t.teardown(drop);
+  const store = await createPostgresStore(url);
+  const h = await buildTestApp(t, { store });
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  t.teardown(() => c.end());
+  // The server itself raises the SQLSTATEs a damaged table (XX001) and a full disk (53100) give.
+  await c.query(`CREATE FUNCTION refuse_session() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'could not read block 7 in file "base/1/2"' USING ERRCODE = 'XX001'; END $$`);
+  await c.query('CREATE TRIGGER refuse_session BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION refuse_session()');
+  const res = await h.call('session_new', { ip_address: '192.0.2.1', user_agent: 'test' }, { headers: { 'x-request-id': 'pg-corrupt-1' } });
+  t.equal(res.statusCode, 503, show(res));
+  t.same(json(res), { code: 'unavailable', message: 'A dependency is unavailable. Try again later.', request_id: 'pg-corrupt-1' });
+  t.notMatch(res.body, /block|base\//, 'no driver text in the answer');
+  await c.query(`CREATE OR REPLACE FUNCTION refuse_session() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$`);
+  const full = await h.call('session_new', { ip_address: '192.0.2.1', user_agent: 'test' });
+  t.equal(full.statusCode, 503, show(full));
+  await c.query('DROP TRIGGER refuse_session ON sessions');
+  const ok = await h.call('session_new', { ip_address: '192.0.2.1', user_agent: 'test' });
+  t.equal(ok.statusCode, 201, `the service answers again once the server does: ${show(ok)}`);
+});
