@@ -1,5 +1,10 @@
 import type { UsageUpdate } from '../db/store/apikeys.js';
 
+/** How a flush writes: passed to the store's `recordUsage` (see its `lockWaitMs`). */
+export interface FlushOptions {
+  lockWaitMs?: number;
+}
+
 /** Keys written per call of `write` (one transaction each); the event loop runs between calls. */
 export const USAGE_CHUNK_KEYS = 250;
 
@@ -17,7 +22,7 @@ export class UsageBuffer {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly write: (updates: UsageUpdate[]) => Promise<void>,
+    private readonly write: (updates: UsageUpdate[], opts: FlushOptions) => Promise<void>,
     private readonly chunkKeys = USAGE_CHUNK_KEYS,
   ) {}
 
@@ -39,7 +44,7 @@ export class UsageBuffer {
    * Writes everything recorded so far. On failure, the chunks not written yet are kept for the
    * next flush (the ones written stay written: nothing is counted twice).
    */
-  flush(): Promise<void> {
+  flush(opts: FlushOptions = {}): Promise<void> {
     const run = this.flushing.then(async () => {
       if (this.pending.size === 0) return;
       const batch = [...this.pending.values()];
@@ -47,7 +52,7 @@ export class UsageBuffer {
       for (let i = 0; i < batch.length; i += this.chunkKeys) {
         if (i > 0) await nextTurn();
         try {
-          await this.write(batch.slice(i, i + this.chunkKeys));
+          await this.write(batch.slice(i, i + this.chunkKeys), opts);
         } catch (err) {
           this.keep(batch.slice(i));
           throw err;

@@ -13,6 +13,20 @@ declare module 'fastify' {
 
 /** Usage counters are written at least this often (SPEC §4.3: ≤ 5 s). */
 export const USAGE_FLUSH_MS = 4000;
+/**
+ * How long a periodic usage flush waits for another connection's write lock on SQLite (the
+ * CLI, a second instance on the file) before giving up: it waits on the event loop, so every
+ * verify would wait with it. The usual 5 s busy timeout is for writes a request needs.
+ */
+export const USAGE_FLUSH_LOCK_WAIT_MS = 50;
+/** A flush given up on a lock is tried again this soon (and at every later tick until it lands). */
+export const USAGE_FLUSH_RETRY_MS = 250;
+
+/** SQLite's "another connection holds the lock" (SQLITE_BUSY, SQLITE_LOCKED and their extended codes). */
+function isLockBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_[A-Z_]+)?$/.test(code);
+}
 
 /**
  * API-key services. Registered after 'database': Fastify runs onClose hooks of sibling plugins
@@ -20,7 +34,7 @@ export const USAGE_FLUSH_MS = 4000;
  * (test/apikeys/shutdown.test.ts proves it on SIGTERM).
  */
 export default fp(async (app) => {
-  const usage = new UsageBuffer((updates) => app.store.apikeys.recordUsage(updates));
+  const usage = new UsageBuffer((updates, opts) => app.store.apikeys.recordUsage(updates, opts));
   const deps: ApiKeyDeps = {
     store: app.store,
     keyring: app.keyring,
@@ -39,12 +53,30 @@ export default fp(async (app) => {
     name: 'authnzd_apikey_usage_pending', help: 'API keys with verify usage not yet written to the database', registers: [app.metrics],
     collect() { this.set(usage.size); },
   });
-  const timer = setInterval(() => {
-    usage.flush().catch((err: unknown) => app.log.error({ err, pending: usage.size }, 'API key usage flush failed; kept for the next one'));
-  }, USAGE_FLUSH_MS);
+  let retry: NodeJS.Timeout | undefined;
+  const flushSoon = (): void => {
+    usage.flush({ lockWaitMs: USAGE_FLUSH_LOCK_WAIT_MS }).catch((err: unknown) => {
+      if (!isLockBusy(err)) {
+        app.log.error({ err, pending: usage.size }, 'API key usage flush failed; kept for the next one');
+        return;
+      }
+      app.log.warn({ code: (err as { code: string }).code, pending: usage.size, retry_ms: USAGE_FLUSH_RETRY_MS },
+        'API key usage flush deferred: another connection holds the database write lock');
+      if (retry === undefined) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          flushSoon();
+        }, USAGE_FLUSH_RETRY_MS);
+        retry.unref();
+      }
+    });
+  };
+  const timer = setInterval(flushSoon, USAGE_FLUSH_MS);
   timer.unref();
   app.addHook('onClose', async () => {
     clearInterval(timer);
+    clearTimeout(retry);
+    // The last flush waits the usual busy timeout: nothing is lost at shutdown.
     await usage.flush();
   });
 }, { name: 'apikeys', dependencies: ['metrics', 'database', 'keyring', 'policy'] });

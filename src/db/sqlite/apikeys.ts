@@ -4,7 +4,7 @@ import type { ApiKeyStore, NewApiKey, UsageUpdate } from '../store/apikeys.js';
 import { auditWriter } from './audit.js';
 import { groupCommit } from './group-commit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
-import type { SqliteDb } from './db.js';
+import { SQLITE_BUSY_TIMEOUT_MS, type SqliteDb } from './db.js';
 import { apiKeys, refreshTokens } from './schema.js';
 
 /**
@@ -94,10 +94,21 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
         return n;
       });
     },
-    async recordUsage(updates) {
+    async recordUsage(updates, opts) {
       if (updates.length === 0) return;
       // No memo reads use_count or last_used_at: the memoised rows stay valid (read-memo.ts).
-      stamp.unseen(() => addUsages(updates));
+      if (opts?.lockWaitMs === undefined) {
+        stamp.unseen(() => addUsages(updates));
+        return;
+      }
+      // The busy timeout is per connection; the write is synchronous, so no other statement of
+      // this process runs between setting it and putting it back.
+      raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.lockWaitMs))}`);
+      try {
+        stamp.unseen(() => addUsages(updates));
+      } finally {
+        raw.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+      }
     },
     async getRefreshToken(tokenHash) {
       return db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).get();

@@ -17,6 +17,14 @@ export interface SqliteHandle {
  * WAL lets readers run beside the writer; NORMAL sync is durable at every checkpoint and
  * loses at most the last transactions on power loss (not on a process crash).
  */
+/**
+ * How long a write waits for another connection's write lock (another process: the CLI, a
+ * second instance on the same file) before SQLITE_BUSY (503). better-sqlite3 waits on the
+ * calling thread: the event loop is held meanwhile. The API-key usage flush waits far less
+ * (USAGE_FLUSH_LOCK_WAIT_MS): it can be retried, and a verify never waits on it.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
 /** Page cache per connection, in KiB (SQLite's own default is 2,000). */
 export const SQLITE_CACHE_KIB = 65_536;
 
@@ -26,7 +34,7 @@ export function openSqlite(file: string, opts: { migrate?: boolean } = {}): Sqli
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
+  raw.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   // SQLite's default page cache is 2 MiB: with a large keys table, the verify path's one indexed
   // read would miss it for a working set of a few thousand keys and read its pages through
   // syscalls. Up to 64 MiB, filled only as pages are read (docs/operations.md).

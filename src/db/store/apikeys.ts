@@ -37,8 +37,13 @@ export interface ApiKeyStore {
   revoke(id: string, now: number, reason: string, audit: AuditEvent): Promise<boolean>;
   /** Revokes every live key of the user; answers how many. */
   revokeAllOfUser(userId: number, now: number, reason: string, audit: AuditEvent): Promise<number>;
-  /** Adds buffered verify usage in one transaction. */
-  recordUsage(updates: UsageUpdate[]): Promise<void>;
+  /**
+   * Adds buffered verify usage in one transaction. `lockWaitMs`: on a store whose writes hold
+   * the event loop while they wait for another connection's write lock (SQLite), wait at most
+   * this long instead of the usual busy timeout, then fail with the store's "busy" error (an
+   * outage, `isOutage`); the caller keeps the updates and tries again soon.
+   */
+  recordUsage(updates: UsageUpdate[], opts?: { lockWaitMs?: number }): Promise<void>;
   getRefreshToken(tokenHash: string): Promise<RefreshToken | undefined>;
   /**
    * Spends the refresh token, revokes the key it refreshed and inserts the successor key and
