@@ -54,14 +54,23 @@ export default fp(async (app) => {
     collect() { this.set(usage.size); },
   });
   let retry: NodeJS.Timeout | undefined;
+  // When the current run of deferrals began: one warning per run, not one per retry.
+  let deferredSince: number | undefined;
   const flushSoon = (): void => {
-    usage.flush({ lockWaitMs: USAGE_FLUSH_LOCK_WAIT_MS }).catch((err: unknown) => {
+    usage.flush({ lockWaitMs: USAGE_FLUSH_LOCK_WAIT_MS }).then(() => {
+      if (deferredSince === undefined) return;
+      app.log.info({ deferred_ms: Date.now() - deferredSince }, 'API key usage flush landed after a deferral');
+      deferredSince = undefined;
+    }, (err: unknown) => {
       if (!isLockBusy(err)) {
         app.log.error({ err, pending: usage.size }, 'API key usage flush failed; kept for the next one');
         return;
       }
-      app.log.warn({ code: (err as { code: string }).code, pending: usage.size, retry_ms: USAGE_FLUSH_RETRY_MS },
-        'API key usage flush deferred: another connection holds the database write lock');
+      if (deferredSince === undefined) {
+        deferredSince = Date.now();
+        app.log.warn({ code: (err as { code: string }).code, pending: usage.size, retry_ms: USAGE_FLUSH_RETRY_MS },
+          'API key usage flush deferred: another connection holds the database write lock');
+      }
       if (retry === undefined) {
         retry = setTimeout(() => {
           retry = undefined;

@@ -91,6 +91,7 @@ t.test('service: a periodic flush meeting another process\'s write lock is defer
   t.teardown(() => other.close());
   other.exec('BEGIN IMMEDIATE');
   const start = Date.now();
+  // Held across several retries (250 ms apart) after the first deferral.
   await until(t, 'the periodic flush reports a deferral', () => h.rawLogs().includes('API key usage flush deferred'), USAGE_FLUSH_MS + 3000);
   const line = h.logs.find((l) => l.msg === 'API key usage flush deferred: another connection holds the database write lock')!;
   t.equal(line.level, 40, 'a warning, not an error');
@@ -100,10 +101,13 @@ t.test('service: a periodic flush meeting another process\'s write lock is defer
   // Verify answers meanwhile (WAL readers do not wait for the writer).
   t.equal((await verify(h, key.apikey)).valid, true, 'verify answers while the lock is held');
   t.ok(Date.now() - start < USAGE_FLUSH_MS + 3000, 'the deferral came at the first tick, without the 5 s busy wait');
+  await sleep(800);
   other.exec('COMMIT');
   const count = () => (other.prepare('SELECT use_count FROM api_keys WHERE id = ?').get(key.key_id) as { use_count: number }).use_count;
   await until(t, 'the retried flush writes the kept counts', () => count() === 3, 2000);
   t.equal(count(), 3, 'three verifies counted once each');
+  await until(t, 'the landing is logged', () => h.rawLogs().includes('API key usage flush landed after a deferral'), 1000);
+  t.equal(h.logs.filter((l) => String(l.msg).startsWith('API key usage flush deferred')).length, 1, 'one warning for the whole run of retries');
 });
 
 t.test('shutdown: the last flush waits for a lock released within the busy timeout (nothing lost)', async (t) => {
