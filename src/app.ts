@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
@@ -109,6 +109,14 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
     bodyLimit: BODY_LIMIT,
+    // Fastify's router refuses a path that is not valid percent-encoding before any hook runs;
+    // its default answer had neither the SPEC error body nor the request id (SPEC §2).
+    frameworkErrors: (error, req, reply) => {
+      const body: ErrorBody = { code: 'invalid_request', message: `The request URL is not valid (${error.code}).`, request_id: String(req.id) };
+      (reply as unknown as FastifyReply).code(400).header('x-request-id', req.id).send(body);
+      // No route, so no onResponse hook: the request's log line is written here.
+      req.log.info({ action: 'unmatched', status: 400, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    },
     // During shutdown our hooks below answer instead (Fastify's own 503 has neither the SPEC
     // body nor the request id); idle keep-alive sockets are closed when close begins.
     return503OnClosing: false,

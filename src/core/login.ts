@@ -105,17 +105,20 @@ export class LoginGuard {
       await this.store.audit.append({ ...base, targetUserId: user?.id ?? null, details: { reason: 'unknown_user' } }, now);
       return this.unknownFailure(email, now);
     }
+    if (user.adminLocked) {
+      // Checked before the temporary lock: an admin lock is not temporary, so its 423 has no
+      // retry_after even while a temporary lock from earlier failures runs (SPEC §2). The
+      // answer is the same whatever the password, so a locked account is no password oracle.
+      await verifyPassword(user.passwordHash, password);
+      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'admin_locked' } }, now);
+      return { ok: false, reason: 'account_locked', user };
+    }
     if (user.tempLockedUntil !== null && user.tempLockedUntil > now && !(ip !== undefined && await this.knownLocation(email, ip))) {
       await dummyVerify(password);
       await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'temporarily_locked' } }, now);
       return { ok: false, reason: 'account_locked', user, retryAfter: Math.ceil((user.tempLockedUntil - now) / 1000) };
     }
     const valid = await verifyPassword(user.passwordHash, password);
-    if (user.adminLocked) {
-      // The answer is the same whatever the password, so a locked account is no password oracle.
-      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'admin_locked' } }, now);
-      return { ok: false, reason: 'account_locked', user };
-    }
     if (!valid) {
       const state = await this.store.users.recordLoginFailure(user.id, now, {
         maxFailures: this.config.loginMaxFailures, lockMs: this.config.loginLockSeconds * 1000,
