@@ -60,8 +60,14 @@ export function extractApiKey(req: FastifyRequest): string | undefined {
   return typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined;
 }
 
-function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string, reason: string, message = `API key refused: ${reason}`) {
-  reply.header('www-authenticate', `Bearer realm="${realm}", error="${error}", error_description="${reason}"`);
+/**
+ * The 401/403 answer with its `WWW-Authenticate` challenge (RFC 6750 §3). `error` undefined: the
+ * request carried no key at all, and RFC 6750 §3.1 says such a challenge carries no error code.
+ */
+function challenge(reply: FastifyReply, realm: string, status: 401 | 403, error: string | undefined, reason: string, message = `API key refused: ${reason}`) {
+  reply.header('www-authenticate', error === undefined
+    ? `Bearer realm="${realm}"`
+    : `Bearer realm="${realm}", error="${error}", error_description="${reason}"`);
   return reply.code(status).send({ code: status === 401 ? 'unauthenticated' : 'insufficient_scope', message });
 }
 
@@ -91,7 +97,7 @@ const plugin: FastifyPluginAsync<ApiKeyPluginOptions> = async (app, opts) => {
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.config.apiKeyRequired === false) return;
     const apikey = extractApiKey(req);
-    if (apikey === undefined) return challenge(reply, realm, 401, 'invalid_request', 'missing');
+    if (apikey === undefined) return challenge(reply, realm, 401, undefined, 'missing');
     if (apikey.length > MAX_KEY_LENGTH) return challenge(reply, realm, 401, 'invalid_token', 'malformed');
     const userAgent = req.headers['user-agent'] ?? '';
     if (userAgent.length > MAX_USER_AGENT_LENGTH) {
