@@ -140,6 +140,14 @@ t.test('an empty body is {}: schema validation decides (policy_get needs no fiel
     t.equal(res.statusCode, status, `${name}: ${show(res).slice(0, 300)}`);
     t.equal(json(res).code, status === 413 ? 'payload_too_large' : 'invalid_request', name);
   }
+  // A poisoned body is valid JSON: the answer says what is refused, not "not valid JSON".
+  for (const payload of ['{"__proto__": {"x": 1}}', '{"a": {"constructor": {"prototype": {"x": 1}}}}']) {
+    const res = await post('policy_get', { 'content-type': 'application/json' }, payload);
+    t.equal(res.statusCode, 400, show(res));
+    t.match(json(res), { code: 'invalid_request', message: /__proto__.*constructor\.prototype.*refused/ }, payload);
+  }
+  const bad = await post('policy_get', { 'content-type': 'application/json' }, '{"limit": ');
+  t.match(json(bad).message, /not valid JSON/, 'malformed JSON keeps its message');
 });
 
 t.test('x-request-id is echoed or generated', async (t) => {
