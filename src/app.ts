@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
@@ -80,6 +80,35 @@ function maxDepthKeyword(ajv: { addKeyword(def: object): unknown }) {
   return ajv;
 }
 
+/**
+ * Answers a request that Node's HTTP parser refused (no request object exists: no hook, no
+ * route) with the error body of SPEC §2, then closes the connection, as the parser state is
+ * lost. Headers over Node's limit get 431, a request line or header that is not HTTP 400.
+ * `this` is the Fastify instance: its logger gets the one line the request would have had.
+ */
+function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const requestId = randomUUID();
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const message = tooLarge
+    ? 'The request headers are too large.'
+    : 'The request is not valid HTTP.';
+  const body = JSON.stringify({ code: 'invalid_request', message, request_id: requestId } satisfies ErrorBody);
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`
+    + 'content-type: application/json; charset=utf-8\r\n'
+    + `content-length: ${Buffer.byteLength(body)}\r\n`
+    + `x-request-id: ${requestId}\r\n`
+    + 'connection: close\r\n\r\n'
+    + body,
+  );
+  this.log.info({ request_id: requestId, action: 'unparsed', status, parser: err.code }, 'request');
+}
+
 /** config, clock and readiness: what every other plugin depends on. Writes nothing. */
 const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('config', opts.config);
@@ -117,6 +146,9 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
       // No route, so no onResponse hook: the request's log line is written here.
       req.log.info({ action: 'unmatched', status: 400, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     },
+    // Requests Node's HTTP parser refuses before Fastify sees them (headers over 16 KiB, a
+    // malformed request line): the SPEC error body instead of Fastify's, a fresh request id.
+    clientErrorHandler,
     // During shutdown our hooks below answer instead (Fastify's own 503 has neither the SPEC
     // body nor the request id); idle keep-alive sockets are closed when close begins.
     return503OnClosing: false,
