@@ -51,7 +51,7 @@ const client: Command = async (args, io) => {
         io.err(`authnzd: no live client named ${name}`);
         return 1;
       }
-      io.out(`client ${name} revoked (running instances refuse it from their next request; on PostgreSQL within 5 seconds)`);
+      io.out(`client ${name} revoked (running instances refuse it from their next request; on PostgreSQL once its change notification reaches them, normally within milliseconds)`);
       return 0;
     });
   }

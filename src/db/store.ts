@@ -13,6 +13,31 @@ export interface ReadStamp {
   readonly own: number;
 }
 
+/** What a client watch reports (`Store.watchClients`). */
+export interface ClientWatchEvents {
+  /**
+   * The clients table changed (a commit was announced), or changes may have been missed: called
+   * after every (re)connection too, once the watch listens again.
+   */
+  onChange(): void;
+  /**
+   * The watch came up (`live: true`) or went down; `reason` is safe to log (no password, no
+   * connection string).
+   */
+  onState?(state: { live: true } | { live: false; reason: string }): void;
+}
+
+/** A running watch on the clients table (`Store.watchClients`). */
+export interface ClientWatch {
+  /**
+   * True while every committed change is being announced: connected, listening, and answering
+   * its heartbeat. While false, announcements may be missed (a cache must fall back to a TTL).
+   */
+  readonly live: boolean;
+  /** Stops the watch and closes its connection (bounded: never waits on a dead server). */
+  close(): Promise<void>;
+}
+
 /**
  * The storage contract. One implementation per dialect (db/sqlite, db/postgres); core code
  * sees only this. Every multi-statement change is one intent-named method that runs in a
@@ -39,6 +64,13 @@ export interface Store {
    * request serves them all. Absent on PostgreSQL, which reads every time.
    */
   readStamp?(): ReadStamp;
+  /**
+   * Stores shared with processes whose commits cannot be stamped cheaply (PostgreSQL): watches
+   * the clients table and announces every committed change (LISTEN/NOTIFY on a dedicated
+   * connection, reconnected with backoff). Resolves after the first connection attempt, up or
+   * not. Absent on SQLite, whose change stamp serves the client cache instead.
+   */
+  watchClients?(events: ClientWatchEvents): Promise<ClientWatch>;
   /** Cheap round trip for /ready. Throws when the database cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

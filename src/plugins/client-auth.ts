@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ClientAuthenticator, clientMayCall } from '../core/clients.js';
+import { CLIENT_CACHE_TTL_MS, ClientAuthenticator, clientMayCall } from '../core/clients.js';
 import type { ReadStamp } from '../db/store.js';
 import type { Client } from '../db/types.js';
 import { ApiError } from '../errors.js';
@@ -35,9 +35,36 @@ function bearer(req: FastifyRequest): string | undefined {
  * Client authentication (SPEC §2) as an onRequest hook for the action context: a missing or
  * unknown secret is 401 `unauthenticated`, an action outside the client's list 403
  * `client_forbidden`. Runs before the body is parsed, so unauthenticated callers cost little.
+ *
+ * On a store that announces client changes (PostgreSQL: `Store.watchClients`) the cache follows
+ * the announcements (core/clients.ts); the watch is started here, before the service listens,
+ * and closed on shutdown. Its outages are logged once each (warn), its recoveries at info; a
+ * watch that cannot connect does not stop the start: the cache falls back to its TTL meanwhile.
  */
 export default fp(async (app) => {
   const auth = new ClientAuthenticator(app.store, () => app.clock.now());
+  if (app.store.watchClients) {
+    let wasDown = false;
+    const watch = await app.store.watchClients({
+      onChange: () => auth.invalidate(),
+      onState: (state) => {
+        if (state.live) {
+          app.log.info(wasDown
+            ? 'client changes: listening again (cached client answers dropped: changes meanwhile may have been missed)'
+            : 'client changes: listening (LISTEN authnzd_clients)');
+          wasDown = false;
+        } else {
+          wasDown = true;
+          app.log.warn({ reason: state.reason },
+            `client changes: listener down, reconnecting; cached client answers are kept at most ${CLIENT_CACHE_TTL_MS} ms until it is back`);
+        }
+      },
+    });
+    auth.follow(watch);
+    app.addHook('onClose', async () => {
+      await watch.close();
+    });
+  }
   app.decorate('clientAuth', auth);
   app.decorateRequest('client', undefined);
   app.decorateRequest('readStamp', undefined);

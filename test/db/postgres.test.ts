@@ -1,9 +1,13 @@
 import net from 'node:net';
+import pg from 'pg';
 import t from 'tap';
+import { CLIENTS_CHANNEL } from '../../src/db/postgres/clients.js';
 import { createPostgresStore } from '../../src/db/postgres/index.js';
 import type { Store } from '../../src/db/store.js';
 import { storeContract } from './contract.js';
 import { createTestDatabase, refuseAudit, truncateAll } from './pg.js';
+
+const T0 = Date.UTC(2026, 0, 1);
 
 /*
  * The store contract against a real PostgreSQL server. Each run creates its own database,
@@ -47,6 +51,47 @@ if (adminUrl === undefined || adminUrl === '') {
     await t.rejects(a.ping(), 'ping fails once the pool is closed');
     await t.rejects(createPostgresStore(url.replace(/\/[^/]*$/, '/authnzd_no_such_db')), /does not exist/, 'a missing database fails the start');
     await t.rejects(createPostgresStore('postgres://postgres@127.0.0.1:1/x'), 'an unreachable server fails the start');
+  });
+
+  t.test('every committed change of the clients table notifies authnzd_clients, nothing else does', async (t) => {
+    await truncateAll(url);
+    const store = await createPostgresStore(url);
+    t.teardown(() => store.close());
+    const listener = new pg.Client({ connectionString: url });
+    await listener.connect();
+    t.teardown(() => listener.end());
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(`${n.channel}:${n.payload ?? ''}`));
+    await listener.query(`LISTEN ${CLIENTS_CHANNEL}`);
+    const marker = new pg.Client({ connectionString: url });
+    await marker.connect();
+    t.teardown(() => marker.end());
+    let markers = 0;
+    /**
+     * What `op` notified: notifications arrive in commit order, so once a marker sent after
+     * `op` returned has arrived, every notification of `op` has too (bounded wait, no sleep).
+     */
+    const heardFrom = async (op: () => Promise<unknown>): Promise<string[]> => {
+      heard.length = 0;
+      await op().catch(() => {});
+      const mark = `${CLIENTS_CHANNEL}:marker-${++markers}`;
+      await marker.query(`SELECT pg_notify($1, $2)`, [CLIENTS_CHANNEL, mark.slice(CLIENTS_CHANNEL.length + 1)]);
+      for (const until = Date.now() + 2000; !heard.includes(mark) && Date.now() < until;) await new Promise((r) => setTimeout(r, 5));
+      t.ok(heard.includes(mark), 'the marker arrived');
+      return heard.filter((h) => h !== mark);
+    };
+    const changed = [`${CLIENTS_CHANNEL}:`];
+    const create = (id: string, name: string, hash: string, event = 'client_create') =>
+      store.clients.create({ id, name, secretHash: hash, actions: ['*'], createdAt: T0 }, { event, outcome: 'success', subject: name });
+
+    t.same(await heardFrom(() => create('cli_n1', 'one', 'h-1')), changed, 'create notifies');
+    t.same(await heardFrom(() => store.clients.revokeByName('one', T0 + 1)), changed, 'revoke notifies');
+    t.same(await heardFrom(() => store.clients.revokeByName('one', T0 + 2)), [], 'a revoke that changes nothing does not');
+    t.same(await heardFrom(() => create('cli_n2', 'two', 'h-1')), [], 'a create refused by a unique constraint does not');
+    await refuseAudit(url);
+    t.same(await heardFrom(() => create('cli_n3', 'three', 'h-3', 'boom')), [], 'a create rolled back (its audit row failed) does not');
+    t.same(await heardFrom(() => store.clients.list()), [], 'reads do not');
+    t.same((await store.clients.list()).map((c) => c.name), ['one'], 'nothing of the refused creates was written');
   });
 
   t.test('ping fails while the server is unreachable, and recovers', async (t) => {

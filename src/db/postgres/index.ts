@@ -1,7 +1,8 @@
 import type { Store } from '../store.js';
+import { PgListener, type ListenOptions } from './listen.js';
 import { pgApiKeyStore } from './apikeys.js';
 import { pgAuditStore } from './audit.js';
-import { pgClientStore } from './clients.js';
+import { CLIENTS_CHANNEL, pgClientStore } from './clients.js';
 import { openPostgres, withStartupLock } from './db.js';
 import { pgKeyringStore } from './keyring.js';
 import { pgSessionStore } from './sessions.js';
@@ -9,10 +10,14 @@ import { pgUserStore } from './users.js';
 
 const PING_TIMEOUT_MS = 3000;
 
-/** PostgreSQL at `url`, migrated to the committed schema (drizzle/postgres). */
-export async function createPostgresStore(url: string, opts: { max?: number } = {}): Promise<Store> {
+/**
+ * PostgreSQL at `url`, migrated to the committed schema (drizzle/postgres). `listen`: timings of
+ * the client watch's connection (tests).
+ */
+export async function createPostgresStore(url: string, opts: { max?: number; listen?: ListenOptions } = {}): Promise<Store> {
   const { db, pool } = await openPostgres(url, opts);
   let closed = false;
+  const watches = new Set<PgListener>();
   return {
     dialect: 'postgres',
     clients: pgClientStore(db),
@@ -22,6 +27,21 @@ export async function createPostgresStore(url: string, opts: { max?: number } = 
     apikeys: pgApiKeyStore(db),
     keyring: pgKeyringStore(db),
     withStartupLock: (fn) => withStartupLock(pool, fn),
+    async watchClients(events) {
+      if (closed) throw new Error('the store is closed');
+      const watch = new PgListener(url, CLIENTS_CHANNEL, events, opts.listen);
+      watches.add(watch);
+      await watch.start();
+      return {
+        get live() {
+          return watch.live;
+        },
+        async close() {
+          watches.delete(watch);
+          await watch.close();
+        },
+      };
+    },
     async ping() {
       // A server that stopped answering (not refusing) must not hang /ready.
       let timer: NodeJS.Timeout | undefined;
@@ -39,6 +59,7 @@ export async function createPostgresStore(url: string, opts: { max?: number } = 
     async close() {
       if (closed) return;
       closed = true;
+      await Promise.all([...watches].map((w) => w.close()));
       await pool.end();
     },
   };
