@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { ensureDataDir, resolvePiiSalt } from './core/bootstrap.js';
 import { depthMessage, nestsDeeperThan } from './core/extra.js';
 import { configureArgon2 } from './core/passwords.js';
-import { piiHasher, type PiiHasher } from './core/pii.js';
+import { keyedDigest, piiHasher, type KeyedDigest, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
 import { ApiError, UnavailableError, errorCatalog, isBadValue, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
 import { createLogger, lazyChildLoggerFactory } from './logger.js';
@@ -40,6 +40,8 @@ declare module 'fastify' {
     readiness: Readiness;
     /** Keyed hash for personal data in logs (SPEC §7). */
     pii: PiiHasher;
+    /** Keyed digest for personal data kept in the database (core/pii.ts), same key as `pii`. */
+    keyedDigest: KeyedDigest;
   }
 }
 
@@ -120,7 +122,9 @@ const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
 /** The data dir (0700) and the PII hasher, whose salt may be generated into it. */
 const dataDir = fp(async (app) => {
   ensureDataDir(app.config.dataDir);
-  app.decorate('pii', piiHasher(resolvePiiSalt(app.config)));
+  const salt = resolvePiiSalt(app.config);
+  app.decorate('pii', piiHasher(salt));
+  app.decorate('keyedDigest', keyedDigest(salt));
 }, { name: 'data-dir', dependencies: ['base'] });
 
 /**

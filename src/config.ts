@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { actionNames, isActionName } from './actions.js';
 
@@ -126,13 +127,40 @@ export function parseRateLimits(raw: string | undefined, name = 'AUTHNZD_RATE_LI
   return out;
 }
 
+/** A DNS label (RFC 1123): letters, digits and inner hyphens, 1–63 characters. */
+const hostLabel = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * AUTHNZD_HOST: an IPv4 address (dotted quad), an IPv6 address (bare, or in brackets as in a URL:
+ * `[::1]` is taken as `::1`), or a host name (RFC 1123 labels, at most 253 characters, a last
+ * label that is not all digits). Checked here, before anything is written: a malformed value
+ * (`256.0.0.1`, `1.2.3`, `a..b`) would otherwise be found only at listen, after the database was
+ * created and seeded. A well-formed name that does not resolve, or an address that is not this
+ * machine's, can still only be found at listen (server.ts names the setting then).
+ */
+function listenHost(raw: string): string {
+  const bare = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+  if (bare !== raw) {
+    if (isIP(bare) === 6) return bare;
+    throw new ConfigError('AUTHNZD_HOST', `brackets hold an IPv6 address only (got "${raw}")`);
+  }
+  if (isIP(raw) !== 0) return raw;
+  const name = raw.endsWith('.') ? raw.slice(0, -1) : raw;
+  const labels = name.split('.');
+  const wellFormed = name.length > 0 && name.length <= 253 && labels.every((l) => hostLabel.test(l)) && !/^\d+$/.test(labels.at(-1)!);
+  if (!wellFormed) {
+    const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
+    throw new ConfigError('AUTHNZD_HOST', `is not an IPv4 address, an IPv6 address or a host name (got "${shown}")`);
+  }
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const logLevel = (str(env, 'AUTHNZD_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!logLevels.includes(logLevel)) {
     throw new ConfigError('AUTHNZD_LOG_LEVEL', `must be one of ${logLevels.join(', ')} (got "${logLevel}")`);
   }
-  const host = str(env, 'AUTHNZD_HOST') ?? '127.0.0.1';
-  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('AUTHNZD_HOST', `is not a host name or address (got "${host}")`);
+  const host = listenHost(str(env, 'AUTHNZD_HOST') ?? '127.0.0.1');
 
   const tlsCert = str(env, 'AUTHNZD_TLS_CERT');
   const tlsKey = str(env, 'AUTHNZD_TLS_KEY');

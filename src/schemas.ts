@@ -8,7 +8,20 @@ import { EXTRA_MAX_DEPTH } from './core/extra.js';
 
 /** Any IPv4 or IPv6 address (validated by the `ip-address` format registered in app.ts). */
 export const IpAddress = Type.String({ format: 'ip-address', maxLength: 64, description: 'IPv4 or IPv6 address of the end user' });
+/**
+ * A user agent that is stored (session_new) or bound into a new key (issue_apikey,
+ * issue_apikey_nosession): at most 1,024 characters.
+ */
 export const UserAgent = Type.String({ maxLength: 1024, description: 'User agent of the end user' });
+/**
+ * A user agent that is only compared with a bound one (verify_apikey, refresh_apikey): services
+ * pass their caller's User-Agent header through, which may be longer than any key can be bound
+ * to. A key bound to a user agent never matches a longer one; a key not bound to one does not care.
+ */
+export const PassedUserAgent = Type.String({
+  maxLength: 16_384,
+  description: 'User agent of the request (up to 16,384 characters); a key bound to a user agent never matches one longer than 1,024, the most it can be bound to',
+});
 export const UserId = Type.Integer({ minimum: 1, maximum: 2147483647, description: 'Numeric user id' });
 export const Token = Type.String({ minLength: 1, maxLength: 512 });
 export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'Email address; normalised (NFKC, trimmed, lower-cased)' });

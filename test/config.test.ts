@@ -47,6 +47,41 @@ t.test('every bad setting is named in one line', async (t) => {
   }
 });
 
+t.test('a malformed AUTHNZD_HOST or AUTHNZD_PORT is refused when the configuration is read, naming the setting', async (t) => {
+  // Before the fix these passed the parse and failed only at listen, after the database had been
+  // created and seeded (getaddrinfo ENOTFOUND, or 1.2.3 taken as 1.2.0.3).
+  const badHosts = ['256.0.0.1', '1.2.3', '1.2.3.4.5', '123', '::::', '[::1', '[127.0.0.1]', 'a..b', '-bad-.example', 'bad-.example',
+    'not a host!!', 'example.com:80', 'a_b.example', 'x'.repeat(64) + '.example', `${'a.'.repeat(127)}ab`, 'fe80::1%a b'];
+  for (const host of badHosts) {
+    try {
+      loadConfig({ AUTHNZD_HOST: host });
+      t.fail(`${JSON.stringify(host)} should be refused`);
+    } catch (err) {
+      t.ok(err instanceof ConfigError, JSON.stringify(host));
+      t.match((err as Error).message, /^AUTHNZD_HOST: [^\n]+$/, `${JSON.stringify(host)}: one line naming AUTHNZD_HOST`);
+    }
+  }
+  for (const port of ['70000', '65536', 'abc', '-1', '1e3', '0x50', '80.5', '80 80']) {
+    try {
+      loadConfig({ AUTHNZD_PORT: port });
+      t.fail(`port ${port} should be refused`);
+    } catch (err) {
+      t.match((err as Error).message, /^AUTHNZD_PORT: must be an integer from 0 to 65535 \(got "[^"\n]+"\)$/, `port ${port}`);
+    }
+  }
+});
+
+t.test('AUTHNZD_HOST takes IPv4, IPv6 (bare or in brackets) and host names', async (t) => {
+  const good: [string, string][] = [
+    ['127.0.0.1', '127.0.0.1'], ['0.0.0.0', '0.0.0.0'], ['::', '::'], ['::1', '::1'], ['[::1]', '::1'], ['[::]', '::'],
+    ['2001:db8::1', '2001:db8::1'], ['::ffff:192.0.2.1', '::ffff:192.0.2.1'], ['fe80::1%eth0', 'fe80::1%eth0'],
+    ['localhost', 'localhost'], ['auth.internal', 'auth.internal'], ['db-1.example.com.', 'db-1.example.com.'], ['3com.example', '3com.example'],
+  ];
+  for (const [raw, host] of good) t.equal(loadConfig({ AUTHNZD_HOST: raw }).host, host, raw);
+  t.equal(loadConfig({ AUTHNZD_PORT: '0' }).port, 0, 'port 0: any free port');
+  t.equal(loadConfig({ AUTHNZD_PORT: '65535' }).port, 65535);
+});
+
 t.test('secrets are never echoed in configuration errors', async (t) => {
   try {
     loadConfig({ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'hunter2' });

@@ -1,6 +1,7 @@
 import { serve } from '../server.js';
 import { ensureDataDir, seedDatabase } from '../core/bootstrap.js';
 import { openStore } from '../db/open.js';
+import { loadConfiguredPolicy } from '../policy/watcher.js';
 import client, { usage as clientUsage } from './client.js';
 import user, { usage as userUsage } from './user.js';
 import keys, { usage as keysUsage } from './keys.js';
@@ -35,6 +36,9 @@ const commands = {
   },
   init: async (_args, io) => {
     const config = configFrom(io);
+    // As `serve` does: an unusable policy is refused before the data dir is touched (a data dir
+    // initialised for a policy the service will not start with is no use).
+    loadConfiguredPolicy(config.permissionsPath, now());
     ensureDataDir(config.dataDir);
     const store = await openStore(config);
     try {
@@ -46,6 +50,8 @@ const commands = {
     }
     return 0;
   },
+  // Not the policy: migrate only brings the database schema up to date, which does not depend on
+  // it (a deploy job may run it where the policy file is not mounted); serve checks the policy.
   migrate: async (_args, io) => withStore(io, async (_store, config) => {
     io.out(`database migrated (${config.databaseUrl ? 'postgres' : 'sqlite'})`);
     return 0;

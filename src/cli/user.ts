@@ -4,7 +4,7 @@ import { addUserDirectly } from '../core/users.js';
 import { normaliseEmail } from '../core/email.js';
 import { newToken } from '../core/tokens.js';
 import { ApiError } from '../errors.js';
-import { loadPolicyFile } from '../policy/watcher.js';
+import { loadConfiguredPolicy } from '../policy/watcher.js';
 import { configFrom, now, parseArgs, UsageError, withStore, type Command } from './io.js';
 
 export const usage = 'usage: authnzd user add EMAIL [--name NAME] [--role ROLE] [--password-env VAR] | user lock EMAIL | user unlock EMAIL';
@@ -23,7 +23,7 @@ const user: Command = async (args, io) => {
   if (sub === 'add') {
     const role = options.role ?? 'authenticated';
     const config = configFrom(io);
-    const roles = loadPolicyFile(config.permissionsPath, now()).policy.roles;
+    const roles = loadConfiguredPolicy(config.permissionsPath, now()).policy.roles;
     if (!roles.has(role) || role === LOCKED_ROLE || role === 'anonymous') {
       throw new UsageError(`--role must be a role of ${config.permissionsPath} other than locked and anonymous (got "${role}")`);
     }

@@ -39,10 +39,12 @@ export function credentialError(r: Extract<CredentialResult, { ok: false }>): Ap
 
 /**
  * Where failures of unknown emails are counted. They slow down and "lock" exactly like known
- * accounts, so neither the backoff nor the 423 tells whether an account exists. The default
- * counts in this process's memory; the rate-limit plugin replaces it with one on its limiter
- * (src/ratelimit/login-throttle.ts: Redis when configured), so that every instance counts the
- * same failures, as the `users` row does for known accounts.
+ * accounts, so neither the backoff nor the 423 tells whether an account exists — before or after
+ * a restart. The service counts them in the database (StoreUnknownEmailFailures, set by
+ * plugins/sessions.ts), so they survive a restart and are shared by every instance on the
+ * database, as the `users` row is for known accounts; with AUTHNZD_REDIS_URL the rate-limit
+ * plugin counts them in Redis instead (src/ratelimit/login-throttle.ts). LoginGuard's own default
+ * (for code that builds one without the plugins) is this process's memory.
  */
 export interface FailureLimits {
   maxFailures: number;
@@ -58,7 +60,7 @@ export interface UnknownEmailFailures {
   clear(email: string): Promise<void>;
 }
 
-/** The default: this process's memory, at most 10,000 emails (all forgotten when full). */
+/** LoginGuard's own default (the service replaces it): this process's memory, at most 10,000 emails (all forgotten when full). */
 export class MemoryUnknownEmailFailures implements UnknownEmailFailures {
   private readonly entries = new Map<string, { failures: number; lockedUntil: number }>();
 
@@ -79,6 +81,39 @@ export class MemoryUnknownEmailFailures implements UnknownEmailFailures {
 
   async clear(email: string): Promise<void> {
     this.entries.delete(email);
+  }
+}
+
+/**
+ * How long a failure of an unknown email counts when no lock follows. A known account's failures
+ * stay in its row until a success or the end of a lock; an unknown email's are forgotten a day
+ * after the last one (each needs a row or a counter, and anyone can make up emails).
+ */
+export const UNKNOWN_FAILURE_WINDOW_MS = 86_400_000;
+
+/** Purpose of the keyed digest (core/pii.ts: KeyedDigest) that stands for an unknown email. */
+export const UNKNOWN_LOGIN_DIGEST = 'unknown-login';
+
+/**
+ * Unknown emails' failures in the database (`unknown_login_failures`), by a keyed digest of the
+ * normalised email, never the email: the count, the lock and its end survive a restart like a
+ * known account's. Rows are purged once they no longer count (plugins/sessions.ts).
+ */
+export class StoreUnknownEmailFailures implements UnknownEmailFailures {
+  constructor(private readonly store: Store, private readonly digest: (email: string) => string) {}
+
+  async lockedFor(email: string, now: number): Promise<number> {
+    const until = await this.store.users.unknownLoginLockedUntil(this.digest(email), now);
+    return until === null ? 0 : until - now;
+  }
+
+  async fail(email: string, now: number, limits: FailureLimits): Promise<{ failures: number; locked: boolean }> {
+    const state = await this.store.users.recordUnknownLoginFailure(this.digest(email), now, { ...limits, windowMs: UNKNOWN_FAILURE_WINDOW_MS });
+    return { failures: state.failures, locked: state.lockedUntil !== null && state.lockedUntil > now };
+  }
+
+  async clear(email: string): Promise<void> {
+    await this.store.users.clearUnknownLoginFailures(this.digest(email));
   }
 }
 

@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin';
-import { ConfigError } from '../config.js';
-import { describeLoadError, loadPolicyFile, PolicyWatcher, type LoadedPolicy, type ReloadResult } from '../policy/watcher.js';
+import { loadConfiguredPolicy, PolicyWatcher, type LoadedPolicy, type ReloadResult } from '../policy/watcher.js';
 
 export interface PolicyService {
   /** The policy in force. Read it once per decision: a reload swaps the whole object. */
@@ -27,12 +26,7 @@ declare module 'fastify' {
  */
 export default fp(async (app) => {
   const file = app.config.permissionsPath;
-  let initial: LoadedPolicy;
-  try {
-    initial = loadPolicyFile(file, app.clock.now());
-  } catch (err) {
-    throw new ConfigError('AUTHNZD_PERMISSIONS', `cannot use policy file ${file}: ${describeLoadError(err)}`);
-  }
+  const initial = loadConfiguredPolicy(file, app.clock.now());
   app.log.info({ source: initial.source, sha256: initial.sha256 }, 'policy loaded');
 
   const onReload = (r: ReloadResult) => {

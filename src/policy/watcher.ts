@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from '../config.js';
 import { PolicyError, parsePolicyText, type Policy } from './schema.js';
 
 /** The policy in force and where it came from. */
@@ -30,6 +31,19 @@ function readPolicy(file: string): { bytes: Buffer; policy: Policy } {
 export function loadPolicyFile(file: string, now: number): LoadedPolicy {
   const { bytes, policy } = readPolicy(file);
   return { policy, sha256: sha256(bytes), loadedAt: now, source: path.resolve(file) };
+}
+
+/**
+ * The policy file as `serve`, `init` and `user add` read it before they write anything: an
+ * unreadable or invalid file is a configuration error (exit 2) naming AUTHNZD_PERMISSIONS and
+ * the path.
+ */
+export function loadConfiguredPolicy(file: string, now: number): LoadedPolicy {
+  try {
+    return loadPolicyFile(file, now);
+  } catch (err) {
+    throw new ConfigError('AUTHNZD_PERMISSIONS', `cannot use policy file ${file}: ${describeLoadError(err)}`);
+  }
 }
 
 /** One line for an unusable file: the policy path inside the file, or the file system problem. */

@@ -53,8 +53,10 @@ export default fp(async (v1: FastifyInstance) => {
   // Lockout abuse: the temporary lock spares places the owner logged in from (login-throttle.ts).
   if (v1.hasDecorator('logins')) {
     v1.logins.knownLocation = (email, ip) => loginThrottle.isKnownLocation(limiter, email, ip, clock.now());
-    // Unknown emails' failures are counted where every instance sees them (Redis when configured).
-    v1.logins.unknownFailures = limiterUnknownEmailFailures(limiter);
+    // With Redis, unknown emails' failures are counted there, next to the other login counters;
+    // without it they stay in the database (plugins/sessions.ts), which a restart does not empty
+    // (this instance's in-memory limiter would: a known account's lock survives a restart).
+    if (config.redisUrl !== undefined) v1.logins.unknownFailures = limiterUnknownEmailFailures(limiter);
   }
 
   v1.decorateRequest('rateLimitOnSuccess', undefined);

@@ -1,6 +1,8 @@
-import type { UnknownEmailFailures } from '../core/login.js';
+import { UNKNOWN_FAILURE_WINDOW_MS, type UnknownEmailFailures } from '../core/login.js';
 import { LOGIN_THROTTLE, accountAtIp, emailKey, ruleKey } from './end-user.js';
 import type { Limiter } from './limiter.js';
+
+export { UNKNOWN_FAILURE_WINDOW_MS };
 
 /** How long a place (account + IP) where the owner logged in stays known. */
 export const KNOWN_LOCATION_MS = 30 * 86_400_000;
@@ -43,17 +45,12 @@ export const loginThrottle = {
 };
 
 /**
- * How long a failure of an unknown email counts. A known account's failures stay in its row until
- * a success or the end of a lock; an unknown email's are forgotten a day after they happened
- * (each needs a key in the limiter, and anyone can make up emails).
- */
-export const UNKNOWN_FAILURE_WINDOW_MS = 86_400_000;
-
-/**
- * Failures of unknown emails on the limiter (src/core/login.ts: UnknownEmailFailures), so every
- * instance sharing a Redis limiter counts them together, as the `users` row does for real
- * accounts: with per-instance counts, an unknown email spread over N instances would lock only
- * after N times as many failures, which tells it from a real one. The email is kept as a digest.
+ * Failures of unknown emails on the limiter (src/core/login.ts: UnknownEmailFailures), used when
+ * AUTHNZD_REDIS_URL is set, so every instance sharing Redis counts them together, as the `users`
+ * row does for real accounts: with per-instance counts, an unknown email spread over N instances
+ * would lock only after N times as many failures, which tells it from a real one. Each failure
+ * counts for UNKNOWN_FAILURE_WINDOW_MS. The email is kept as a digest. (Without Redis they are
+ * in the database: StoreUnknownEmailFailures.)
  */
 export function limiterUnknownEmailFailures(limiter: Limiter): UnknownEmailFailures {
   // Both keys take the email's digest (end-user.ts emailKey), computed once per call.

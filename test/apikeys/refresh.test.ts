@@ -105,3 +105,42 @@ t.test('no refresh for an owner who changed role, was deactivated or locked: 401
     t.match(json<{ message: string }>(res).message, /owner is inactive, locked or changed role/, `${what}: the message says why`);
   }
 });
+
+t.test('refresh takes user agents up to 16,384 characters, like verify: a long User-Agent refreshes an unbound key, never a bound one', async (t) => {
+  const h = await buildTestApp(t);
+  const uid = await newUser(h);
+  const longUa = 'Mozilla/5.0 ' + 'x'.repeat(16_384 - 12);
+  t.equal(longUa.length, 16_384);
+
+  // Not bound to a user agent: the long one is fine, and the successor is not bound either.
+  const free = await issueStandalone(h, uid, { bind: { user_agent: false } });
+  const res = await refresh(h, free, { user_agent: longUa });
+  t.equal(res.statusCode, 201, show(res));
+  const next = json<Standalone>(res);
+  t.equal((await verify(h, next.apikey, { user_agent: longUa })).valid, true, 'the successor works with the long user agent');
+  t.equal((await verify(h, next.apikey, { user_agent: 'curl/8' })).valid, true, 'and with any other: it is not bound');
+  const db = rawDb(h);
+  t.teardown(() => db.close());
+  const row = db.prepare('SELECT bind_user_agent FROM api_keys WHERE id = ?').get(next.key_id) as { bind_user_agent: string | null };
+  t.equal(row.bind_user_agent, null, 'no user agent (nor its hash) stored for the unbound successor');
+
+  // Bound to a user agent (at most 1,024 at issue): a longer one is a mismatch, answered like any other.
+  const bound = await issueStandalone(h, uid);
+  const mismatch = await refresh(h, bound, { user_agent: longUa });
+  t.equal(mismatch.statusCode, 401, show(mismatch));
+  t.equal(json(mismatch).code, 'invalid_refresh_token');
+  const shortMismatch = await refresh(h, bound, { user_agent: UA + ' other' });
+  const gist = (r: typeof mismatch) => { const { code, message } = json<{ code: string; message: string }>(r); return { status: r.statusCode, code, message }; };
+  t.same(gist(mismatch), gist(shortMismatch), 'the same answer as any other user agent mismatch');
+  t.match(gist(mismatch).message, /user agent/);
+  t.equal((await verify(h, bound.apikey)).valid, true, 'a refused refresh spends nothing: the key still works');
+  const ok = await refresh(h, bound);
+  t.equal(ok.statusCode, 201, 'and its refresh token still refreshes from the bound user agent');
+  const successor = json<Standalone>(ok);
+  t.equal((await verify(h, successor.apikey)).valid, true);
+  t.equal((await verify(h, successor.apikey, { user_agent: 'curl/8' })).reason, 'user_agent_mismatch', 'the successor is bound to the same user agent');
+
+  const over = await refresh(h, successor, { user_agent: longUa + 'x' });
+  t.equal(over.statusCode, 400, 'over 16,384 characters: the call is wrong');
+  t.equal(json(over).code, 'invalid_request');
+});

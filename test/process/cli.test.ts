@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -173,4 +173,77 @@ t.test('a database that cannot be opened is one line naming the setting, never t
     for (const text of c.shows) t.ok(r.stderr.includes(text), `shows ${text}: ${label}`);
     if (c.secret) t.notOk(r.stderr.includes(c.secret), `never prints the password: ${label}`);
   }
+});
+
+t.test('init refuses an unreadable or invalid policy (exit 2, one line naming AUTHNZD_PERMISSIONS and the path) before writing anything', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-policy-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const noSuperuser = JSON.parse(readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8')) as { roles: string[]; role_policy: Record<string, unknown> };
+  noSuperuser.roles = noSuperuser.roles.filter((r) => r !== 'superuser');
+  delete noSuperuser.role_policy.superuser;
+  const files = {
+    invalid: path.join(root, 'invalid.json'),
+    notJson: path.join(root, 'not-json.json'),
+    missing: path.join(root, 'missing.json'),
+    directory: path.join(root, 'a-directory.json'),
+  };
+  writeFileSync(files.invalid, JSON.stringify(noSuperuser));
+  writeFileSync(files.notJson, '{"roles": [');
+  mkdirSync(files.directory);
+  const cases: [string, string, RegExp][] = [
+    ['a role the service assigns is not declared', files.invalid, /roles: "superuser" is not declared/],
+    ['not JSON', files.notJson, /JSON/i],
+    ['no such file', files.missing, /file not found/],
+    ['not a readable file', files.directory, /EISDIR|directory/i],
+  ];
+  for (const [what, file, why] of cases) {
+    // A data dir that does not exist yet stays absent; one that exists (here 0755, with a file in
+    // it) is left as it was: not tightened to 0700, no database, salt or secret written into it.
+    const fresh = path.join(root, `fresh-${Object.values(files).indexOf(file)}`);
+    const existing = path.join(root, `existing-${Object.values(files).indexOf(file)}`);
+    mkdirSync(existing);
+    chmodSync(existing, 0o755);
+    writeFileSync(path.join(existing, 'README'), 'kept\n');
+    for (const dataDir of [fresh, existing]) {
+      // No admin password or client secret: an init that got as far as seeding would write
+      // admin-credentials.json and admin-client.secret.
+      const r = await runCommand(['bin/authnzd.js', 'init'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: file });
+      const label = `${what} (${dataDir === fresh ? 'no data dir yet' : 'existing data dir'}): ${r.stderr}`;
+      t.equal(r.code, 2, label);
+      t.equal(r.stdout, '', `prints nothing on stdout: ${label}`);
+      t.match(r.stderr, /^authnzd: invalid configuration: AUTHNZD_PERMISSIONS: [^\n]+\n$/, `one line naming the setting: ${label}`);
+      t.ok(r.stderr.includes(file), `names the path: ${label}`);
+      t.match(r.stderr, why, `says why: ${label}`);
+    }
+    t.notOk(existsSync(fresh), `${what}: the data dir was not created`);
+    t.same(readdirSync(existing), ['README'], `${what}: nothing written into an existing data dir`);
+    t.equal(statSync(existing).mode & 0o777, 0o755, `${what}: an existing data dir is not even re-moded`);
+  }
+
+  // The same data dir initialises once the policy is fixed.
+  const dataDir = path.join(root, 'fresh-0');
+  writeFileSync(files.invalid, readFileSync(path.join(repoRoot, 'permissions.json')));
+  const ok = await runCommand(['bin/authnzd.js', 'init'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: files.invalid });
+  t.equal(ok.code, 0, ok.stderr);
+  t.ok(existsSync(path.join(dataDir, 'authnzd.sqlite')));
+});
+
+t.test('user add reads the policy the same way: an invalid one is an invalid configuration (exit 2)', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-policy-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const dataDir = path.join(root, 'data');
+  const r = await cli(['user', 'add', 'someone@example.com'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(root, 'missing.json') });
+  t.equal(r.code, 2, r.stderr);
+  t.match(r.stderr, /^authnzd: invalid configuration: AUTHNZD_PERMISSIONS: cannot use policy file [^\n]*missing\.json: file not found\n$/);
+  t.notOk(existsSync(dataDir), 'nothing created');
+});
+
+t.test('migrate does not read the policy: it only brings the database schema up to date', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-policy-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const dataDir = path.join(root, 'data');
+  const r = await runCommand(['bin/authnzd.js', 'migrate'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(root, 'missing.json') });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^database migrated \(sqlite\)$/m);
+  t.ok(existsSync(path.join(dataDir, 'authnzd.sqlite')));
 });

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -33,7 +33,8 @@ t.test('start-up failures name the setting (and path) in one line, without secre
     { env: { AUTHNZD_DATA_DIR: junkDir }, setting: 'AUTHNZD_DATA_DIR', shows: path.join(junkDir, 'authnzd.sqlite') },
     { env: { AUTHNZD_DATA_DIR: aFile }, setting: 'AUTHNZD_DATA_DIR', shows: aFile },
     { env: { AUTHNZD_TLS_CERT: notPem, AUTHNZD_TLS_KEY: notPem }, setting: 'AUTHNZD_TLS_CERT', shows: notPem },
-    { env: { AUTHNZD_HOST: '256.0.0.1' }, setting: 'AUTHNZD_HOST', shows: '256.0.0.1' },
+    // Well-formed, but not an address of this machine (TEST-NET-1): found only at listen.
+    { env: { AUTHNZD_HOST: '192.0.2.1' }, setting: 'AUTHNZD_HOST', shows: '192.0.2.1' },
     { env: { AUTHNZD_HOST: '127.0.0.1', AUTHNZD_PORT: busyPort }, setting: 'AUTHNZD_PORT', shows: busyPort },
     { env: { AUTHNZD_ADMIN_PASSWORD: 'aaaaaaaaaaaa' }, setting: 'AUTHNZD_ADMIN_PASSWORD', secret: 'aaaaaaaaaaaa' },
   ];
@@ -56,5 +57,35 @@ t.test('start-up failures name the setting (and path) in one line, without secre
     if (c.shows) t.ok(r.stderr.includes(c.shows), `shows ${c.shows}: ${label}`);
     if (c.secret) t.notOk((r.stderr + r.stdout).includes(c.secret), `never prints the secret: ${label}`);
     t.notMatch(r.stdout, /"level":(50|60)/, `no JSON error log line: ${label}`);
+  }
+});
+
+t.test('a malformed AUTHNZD_HOST or AUTHNZD_PORT exits 2 naming the setting, before the data dir is created', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-proc-addr-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const cases: { env: Record<string, string>; line: RegExp }[] = [
+    { env: { AUTHNZD_HOST: '256.0.0.1' }, line: /^authnzd: invalid configuration: AUTHNZD_HOST: [^\n]*"256\.0\.0\.1"[^\n]*\n$/ },
+    { env: { AUTHNZD_HOST: '1.2.3' }, line: /^authnzd: invalid configuration: AUTHNZD_HOST: [^\n]*"1\.2\.3"[^\n]*\n$/ },
+    { env: { AUTHNZD_HOST: 'not a host!!' }, line: /^authnzd: invalid configuration: AUTHNZD_HOST: [^\n]*"not a host!!"[^\n]*\n$/ },
+    { env: { AUTHNZD_PORT: '70000' }, line: /^authnzd: invalid configuration: AUTHNZD_PORT: must be an integer from 0 to 65535 \(got "70000"\)\n$/ },
+    { env: { AUTHNZD_PORT: 'abc' }, line: /^authnzd: invalid configuration: AUTHNZD_PORT: must be an integer from 0 to 65535 \(got "abc"\)\n$/ },
+  ];
+  const dirs = cases.map((_, i) => path.join(root, `data-${i}`));
+  const results: Awaited<ReturnType<typeof runCommand>>[] = [];
+  for (let i = 0; i < cases.length; i += 3) {
+    results.push(...await Promise.all(cases.slice(i, i + 3).map((c, j) => runCommand(['--import', 'tsx', 'src/server.ts'], {
+      AUTHNZD_DATA_DIR: dirs[i + j]!,
+      AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
+      AUTHNZD_PORT: '0',
+      ...c.env,
+    }, { killOn: /Server listening/ }))));
+  }
+  for (const [i, c] of cases.entries()) {
+    const r = results[i]!;
+    const label = `${JSON.stringify(c.env)}: ${r.stderr.trim()}`;
+    t.equal(r.code, 2, label);
+    t.match(r.stderr, c.line, label);
+    t.equal(r.stdout, '', `no log line: nothing was started (${label})`);
+    t.notOk(existsSync(dirs[i]!), `the data dir was not created (no database, secrets or salt): ${label}`);
   }
 });

@@ -129,9 +129,9 @@ t.test('expired sessions are purged with their keys; live ones stay', async (t) 
   const [shortId, longId] = sessionIdOf(db, SUPERUSER_ID);
   insertKey(db, 'k-short', SUPERUSER_ID, shortId!, h.clock.now());
   insertKey(db, 'k-long', SUPERUSER_ID, longId!, h.clock.now());
-  t.same(await h.app.purgeExpiredSessions(), { sessions: 0, tokens: 0 });
+  t.same(await h.app.purgeExpiredSessions(), { sessions: 0, tokens: 0, unknownLoginFailures: 0 });
   h.clock.advance(60);
-  t.same(await h.app.purgeExpiredSessions(), { sessions: 1, tokens: 0 });
+  t.same(await h.app.purgeExpiredSessions(), { sessions: 1, tokens: 0, unknownLoginFailures: 0 });
   t.same(sessionIdOf(db, SUPERUSER_ID), [longId]);
   t.match(keyState(db, 'k-short'), { revoked_reason: 'session_expired', revoked_at: h.clock.now() });
   t.match(keyState(db, 'k-long'), { revoked_at: null });

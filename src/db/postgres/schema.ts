@@ -130,6 +130,15 @@ export const refreshTokens = pgTable('refresh_tokens', {
   index('refresh_tokens_key_idx').on(t.apiKeyId),
 ]);
 
+/** Failed logins to emails with no account, when there is no Redis (see db/sqlite/schema.ts). */
+export const unknownLoginFailures = pgTable('unknown_login_failures', {
+  emailDigest: text('email_digest').primaryKey(),
+  failures: integer('failures').notNull(),
+  lastFailedAt: ms('last_failed_at').notNull(),
+  lockedUntil: ms('locked_until'),
+  expiresAt: ms('expires_at').notNull(),
+}, (t) => [index('unknown_login_failures_expires_idx').on(t.expiresAt)]);
+
 /** Encryption and signing keys of the API-key envelope (shared by every instance). */
 export const keyring = pgTable('keyring', {
   kid: text('kid').primaryKey(),

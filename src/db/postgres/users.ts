@@ -4,7 +4,7 @@ import { dropsPendingVerifications, storesVerification, type NewUser, type UserS
 import { insertAudit } from './audit.js';
 import { uniqueViolation, type PgDb, type PgExec } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
-import { sessions, userTokens, users } from './schema.js';
+import { sessions, unknownLoginFailures, userTokens, users } from './schema.js';
 
 function conflictFrom(err: unknown): unknown {
   const constraint = uniqueViolation(err);
@@ -192,6 +192,46 @@ export function pgUserStore(db: PgDb): UserStore {
     async purgeExpiredTokens(now) {
       const rows = await db.delete(userTokens).where(or(isNotNull(userTokens.usedAt), lte(userTokens.expiresAt, now)))
         .returning({ tokenHash: userTokens.tokenHash });
+      return rows.length;
+    },
+    async unknownLoginLockedUntil(emailDigest, now) {
+      const [row] = await db.select({ lockedUntil: unknownLoginFailures.lockedUntil }).from(unknownLoginFailures)
+        .where(and(eq(unknownLoginFailures.emailDigest, emailDigest), gt(unknownLoginFailures.lockedUntil, now)));
+      return row?.lockedUntil ?? null;
+    },
+    async recordUnknownLoginFailure(emailDigest, now, limits) {
+      const t = unknownLoginFailures;
+      // The DELETE takes the row's lock (when there is one) and the INSERT … ON CONFLICT waits for
+      // a racing insert of the same digest to commit, then updates it: racing failures from any
+      // instance count one by one, and exactly one starts the lock.
+      return db.transaction(async (tx) => {
+        // An ended lock, or a count whose last failure is windowMs old, starts a fresh count.
+        await tx.delete(t).where(and(eq(t.emailDigest, emailDigest), or(
+          and(isNotNull(t.lockedUntil), lte(t.lockedUntil, now)),
+          and(isNull(t.lockedUntil), lte(t.lastFailedAt, now - limits.windowMs)),
+        )));
+        const lockEnd = now + limits.lockMs;
+        const expiresAt = now + Math.max(limits.windowMs, limits.lockMs);
+        const [row] = await tx.insert(t).values({
+          emailDigest, failures: 1, lastFailedAt: now, lockedUntil: limits.maxFailures <= 1 ? lockEnd : null, expiresAt,
+        }).onConflictDoUpdate({
+          target: t.emailDigest,
+          set: {
+            failures: sql`${t.failures} + 1`,
+            lastFailedAt: now,
+            lockedUntil: sql`CASE WHEN ${t.failures} + 1 >= ${limits.maxFailures} THEN coalesce(${t.lockedUntil}, ${tsz(lockEnd)}) ELSE ${t.lockedUntil} END`,
+            expiresAt,
+          },
+        }).returning({ failures: t.failures, lockedUntil: t.lockedUntil });
+        return { failures: row!.failures, lockedUntil: row!.lockedUntil };
+      });
+    },
+    async clearUnknownLoginFailures(emailDigest) {
+      await db.delete(unknownLoginFailures).where(eq(unknownLoginFailures.emailDigest, emailDigest));
+    },
+    async purgeUnknownLoginFailures(now) {
+      const rows = await db.delete(unknownLoginFailures).where(lte(unknownLoginFailures.expiresAt, now))
+        .returning({ emailDigest: unknownLoginFailures.emailDigest });
       return rows.length;
     },
   };

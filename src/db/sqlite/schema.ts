@@ -117,6 +117,20 @@ export const refreshTokens = sqliteTable('refresh_tokens', {
   index('refresh_tokens_key_idx').on(t.apiKeyId),
 ]);
 
+/**
+ * Failed logins to emails with no account (src/core/login.ts), when there is no Redis: kept in
+ * the database like a real account's count in `users`, so a restart does not tell the two apart.
+ * Keyed by a keyed hash of the normalised email (HMAC-SHA256 with AUTHNZD_PII_SALT), never the
+ * email. A row means nothing after `expires_at` and is purged then (plugins/sessions.ts).
+ */
+export const unknownLoginFailures = sqliteTable('unknown_login_failures', {
+  emailDigest: text('email_digest').primaryKey(),
+  failures: integer('failures').notNull(),
+  lastFailedAt: integer('last_failed_at').notNull(),
+  lockedUntil: integer('locked_until'),
+  expiresAt: integer('expires_at').notNull(),
+}, (t) => [index('unknown_login_failures_expires_idx').on(t.expiresAt)]);
+
 /** Encryption and signing keys of the API-key envelope (shared by every instance). */
 export const keyring = sqliteTable('keyring', {
   kid: text('kid').primaryKey(),
@@ -156,3 +170,4 @@ export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
 export type KeyringRow = typeof keyring.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
+export type UnknownLoginFailureRow = typeof unknownLoginFailures.$inferSelect;

@@ -6,7 +6,7 @@ import { auditWriter } from './audit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import { isUniqueViolation, type SqliteDb } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
-import { sessions, userTokens, users } from './schema.js';
+import { sessions, unknownLoginFailures, userTokens, users } from './schema.js';
 
 function conflictFrom(err: unknown): unknown {
   if (!isUniqueViolation(err)) return err;
@@ -189,6 +189,41 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
     },
     async purgeExpiredTokens(now) {
       return db.delete(userTokens).where(or(isNotNull(userTokens.usedAt), lte(userTokens.expiresAt, now))).run().changes;
+    },
+    async unknownLoginLockedUntil(emailDigest, now) {
+      const row = db.select({ lockedUntil: unknownLoginFailures.lockedUntil }).from(unknownLoginFailures)
+        .where(and(eq(unknownLoginFailures.emailDigest, emailDigest), gt(unknownLoginFailures.lockedUntil, now))).get();
+      return row?.lockedUntil ?? null;
+    },
+    async recordUnknownLoginFailure(emailDigest, now, limits) {
+      const t = unknownLoginFailures;
+      return db.transaction((tx) => {
+        // An ended lock, or a count whose last failure is windowMs old, starts a fresh count.
+        tx.delete(t).where(and(eq(t.emailDigest, emailDigest), or(
+          and(isNotNull(t.lockedUntil), lte(t.lockedUntil, now)),
+          and(isNull(t.lockedUntil), lte(t.lastFailedAt, now - limits.windowMs)),
+        ))).run();
+        const lockEnd = now + limits.lockMs;
+        const expiresAt = now + Math.max(limits.windowMs, limits.lockMs);
+        const row = tx.insert(t).values({
+          emailDigest, failures: 1, lastFailedAt: now, lockedUntil: limits.maxFailures <= 1 ? lockEnd : null, expiresAt,
+        }).onConflictDoUpdate({
+          target: t.emailDigest,
+          set: {
+            failures: sql`${t.failures} + 1`,
+            lastFailedAt: now,
+            lockedUntil: sql`CASE WHEN ${t.failures} + 1 >= ${limits.maxFailures} THEN coalesce(${t.lockedUntil}, ${lockEnd}) ELSE ${t.lockedUntil} END`,
+            expiresAt,
+          },
+        }).returning({ failures: t.failures, lockedUntil: t.lockedUntil }).get();
+        return { failures: row.failures, lockedUntil: row.lockedUntil };
+      });
+    },
+    async clearUnknownLoginFailures(emailDigest) {
+      db.delete(unknownLoginFailures).where(eq(unknownLoginFailures.emailDigest, emailDigest)).run();
+    },
+    async purgeUnknownLoginFailures(now) {
+      return db.delete(unknownLoginFailures).where(lte(unknownLoginFailures.expiresAt, now)).run().changes;
     },
   };
 }

@@ -61,6 +61,18 @@ export interface LoginFailureState {
   tempLockedUntil: number | null;
 }
 
+/** The bookkeeping of failed logins to an email with no account (see UserStore). */
+export interface UnknownLoginLimits extends LoginFailureLimits {
+  /** How long a count lasts after its last failure (ms), when no lock is running. */
+  windowMs: number;
+}
+
+export interface UnknownLoginState {
+  failures: number;
+  /** Set when this failure (or an earlier one) started a temporary lock that has not ended. */
+  lockedUntil: number | null;
+}
+
 /*
  * Every method that revokes a user's access (lock, delete, password change or reset) also
  * revokes every live API key of the user and the keys of the sessions it deletes, in the same
@@ -100,6 +112,22 @@ export interface UserStore {
   recordLoginFailure(userId: number, now: number, limits: LoginFailureLimits, audit: AuditEvent): Promise<LoginFailureState>;
   /** Clears the failed-login count and temporary lock (successful password check). */
   clearLoginFailures(userId: number, now: number): Promise<void>;
+
+  /*
+   * Failed logins to emails with no account, by a keyed digest of the email (never the email),
+   * counted like an account's: the same count, the same lock at `maxFailures`, a fresh count once
+   * the lock has ended. Unlike an account's, a count without a lock is forgotten `windowMs` after
+   * its last failure, and every row is purged once it means nothing any more (`expires_at`), so
+   * made-up emails cannot grow the table without bound. Used when there is no Redis.
+   */
+  /** End of the digest's running temporary lock (epoch ms), or null. */
+  unknownLoginLockedUntil(emailDigest: string, now: number): Promise<number | null>;
+  /** Counts one failure atomically (racing instances count one by one); starts the lock at `maxFailures`. */
+  recordUnknownLoginFailure(emailDigest: string, now: number, limits: UnknownLoginLimits): Promise<UnknownLoginState>;
+  /** Forgets the digest's failures. */
+  clearUnknownLoginFailures(emailDigest: string): Promise<void>;
+  /** Deletes the rows that no longer count (no running lock, count forgotten); returns how many. */
+  purgeUnknownLoginFailures(now: number): Promise<number>;
 
   /**
    * Applies `user_edit`; one audit row per event (edit, role change). ConflictError on a taken email.

@@ -6,7 +6,7 @@ import { issueStandaloneKey, refreshStandaloneKey } from '../../core/apikey-refr
 import { decodeApiVersion, issueSessionKey, listKeys, revokeAllKeys, revokeKey, type ApiKeyDeps } from '../../core/apikeys.js';
 import { MAX_APIKEY_LENGTH } from '../../crypto/envelope.js';
 import { ApiError } from '../../errors.js';
-import { IpAddress, Seconds, Timestamp, Token, UserAgent, UserId } from '../../schemas.js';
+import { IpAddress, PassedUserAgent, Seconds, Timestamp, Token, UserAgent, UserId } from '../../schemas.js';
 import { registerAction } from '../action.js';
 import { SeriesCounter } from '../../plugins/series.js';
 
@@ -16,8 +16,6 @@ const ApiKeyString = Type.String({ minLength: 1, maxLength: MAX_APIKEY_LENGTH, d
  * overlong string is a well-formed call carrying something that is not a key: `malformed`.
  */
 const VerifiedApiKeyString = Type.String({ description: 'An API key (azk_…); anything else answers valid: false, reason malformed' });
-/** Longer than issue_apikey takes (1,024): services pass the caller's User-Agent header through. */
-const VerifyUserAgent = Type.String({ maxLength: 16_384, description: 'User agent of the request; a key bound to a longer one than issue takes answers user_agent_mismatch' });
 const Audience = Type.String({ minLength: 1, maxLength: 256, description: 'The service the key is for' });
 const Subject = Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, maxItems: 64 })], { description: 'Endpoint(s) or resource(s) the key is for' });
 // A safe integer: beyond 2^53 - 1 JSON numbers lose digits when parsed, and the key would carry another version.
@@ -58,7 +56,7 @@ export const apikeySchemas = {
   },
   verify_apikey: {
     body: Type.Object({
-      apikey: VerifiedApiKeyString, ip_address: IpAddress, user_agent: VerifyUserAgent, audience: Type.Optional(Audience),
+      apikey: VerifiedApiKeyString, ip_address: IpAddress, user_agent: PassedUserAgent, audience: Type.Optional(Audience),
       subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })), api_version: Type.Optional(ApiVersion),
       scope: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     }, { additionalProperties: false }),
@@ -101,7 +99,7 @@ export const apikeySchemas = {
     response: StandaloneAnswer,
   },
   refresh_apikey: {
-    body: Type.Object({ apikey: ApiKeyString, refresh_token: Token, ip_address: IpAddress, user_agent: UserAgent }, { additionalProperties: false }),
+    body: Type.Object({ apikey: ApiKeyString, refresh_token: Token, ip_address: IpAddress, user_agent: PassedUserAgent }, { additionalProperties: false }),
     response: StandaloneAnswer,
   },
 };

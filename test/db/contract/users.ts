@@ -152,6 +152,44 @@ export function usersContract(t: Test, target: ContractTarget): void {
     t.equal((await store.users.getById(u.id))?.updatedAt, T0 + 5 + HOUR, 'nothing to clear: no write');
   });
 
+  t.test('users: failed logins to unknown emails (by digest), their lock, window and purge', async (t) => {
+    const { store } = await target.fresh(t);
+    const limits = { maxFailures: 3, lockMs: HOUR, windowMs: 24 * HOUR };
+    const fail = (digest: string, at: number, l = limits) => store.users.recordUnknownLoginFailure(digest, at, l);
+    t.equal(await store.users.unknownLoginLockedUntil('d1', T0), null);
+    t.same(await fail('d1', T0 + 1), { failures: 1, lockedUntil: null });
+    t.same(await fail('d1', T0 + 2), { failures: 2, lockedUntil: null });
+    t.same(await fail('d1', T0 + 3), { failures: 3, lockedUntil: T0 + 3 + HOUR }, 'lock starts at the limit');
+    t.same(await fail('d1', T0 + 4), { failures: 4, lockedUntil: T0 + 3 + HOUR }, 'more failures do not extend it');
+    t.equal(await store.users.unknownLoginLockedUntil('d1', T0 + 5), T0 + 3 + HOUR);
+    t.equal(await store.users.unknownLoginLockedUntil('d2', T0 + 5), null, 'per digest');
+    t.equal(await store.users.unknownLoginLockedUntil('d1', T0 + 3 + HOUR), null, 'the lock ends');
+    t.same(await fail('d1', T0 + 3 + HOUR), { failures: 1, lockedUntil: null }, 'an ended lock starts a fresh count');
+
+    t.same(await fail('d2', T0), { failures: 1, lockedUntil: null });
+    t.same(await fail('d2', T0 + 24 * HOUR - 1), { failures: 2, lockedUntil: null }, 'within the window the count goes on');
+    t.same(await fail('d2', T0 + 48 * HOUR - 1), { failures: 1, lockedUntil: null }, 'a window after the last failure it starts afresh');
+    t.same(await fail('d3', T0, { ...limits, maxFailures: 1 }), { failures: 1, lockedUntil: T0 + HOUR }, 'a limit of 1 locks at once');
+
+    await fail('d4', T0);
+    await store.users.clearUnknownLoginFailures('d4');
+    t.same(await fail('d4', T0 + 1), { failures: 1, lockedUntil: null }, 'clear forgets the count');
+    await store.users.clearUnknownLoginFailures('nothing-here');
+
+    // A row lives until neither its count nor its lock counts: max(window, lock) after its last
+    // failure. Now d1 last failed at T0 + 3 + 1 h, d2 at T0 + 48 h - 1, d3 at T0 (locked 1 h), d4 at T0 + 1.
+    const purge = (at: number) => store.users.purgeUnknownLoginFailures(at);
+    t.equal(await purge(T0 + 24 * HOUR - 1), 0, 'nothing is over yet');
+    t.equal(await purge(T0 + 24 * HOUR), 1, 'd3: its lock and then its window are over');
+    t.equal(await purge(T0 + 24 * HOUR), 0, 'purged once');
+    t.equal(await purge(T0 + 24 * HOUR + 1), 1, 'd4, a window after its last failure');
+    t.same(await fail('d5', T0 + 24 * HOUR + 1, { ...limits, maxFailures: 1, lockMs: 48 * HOUR }), { failures: 1, lockedUntil: T0 + 72 * HOUR + 1 });
+    t.equal(await purge(T0 + 25 * HOUR + 3), 1, 'd1');
+    t.equal(await purge(T0 + 72 * HOUR - 1), 1, 'd2');
+    t.equal(await store.users.unknownLoginLockedUntil('d5', T0 + 72 * HOUR - 1), T0 + 72 * HOUR + 1, 'a lock longer than the window keeps its row');
+    t.equal(await purge(T0 + 72 * HOUR + 1), 1, 'd5, once its lock is over');
+  });
+
   t.test('users: edit, admin lock, password change, delete', async (t) => {
     const { store } = await target.fresh(t);
     const u = await store.users.create(newUser(1));
@@ -207,6 +245,13 @@ export function usersContract(t: Test, target: ContractTarget): void {
     t.same(states.filter((s) => s.tempLockedUntil !== null).map((s) => s.failedLogins).sort((x, y) => x - y), [3, 4, 5, 6],
       'the lock starts exactly at the limit');
     t.match(await b.users.getById(u.id), { failedLogins: 6, tempLockedUntil: T0 + 10 + HOUR });
+
+    const unknown = await Promise.all([1, 2, 3, 4, 5, 6].map((i) =>
+      (i % 2 ? store : b).users.recordUnknownLoginFailure('digest-race', T0 + 10, { ...limits, windowMs: 24 * HOUR })));
+    t.same(unknown.map((s) => s.failures).sort((x, y) => x - y), [1, 2, 3, 4, 5, 6], 'every racing failure of an unknown email counts once');
+    t.same(unknown.filter((s) => s.lockedUntil !== null).map((s) => s.failures).sort((x, y) => x - y), [3, 4, 5, 6],
+      'its lock starts exactly at the limit');
+    t.equal(await b.users.unknownLoginLockedUntil('digest-race', T0 + 11), T0 + 10 + HOUR);
 
     await store.users.addToken(u.id, newToken('r', { purpose: 'reset_password' }));
     const resets = await Promise.all([
