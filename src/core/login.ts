@@ -158,9 +158,9 @@ export class LoginGuard {
       const state = await this.store.users.recordLoginFailure(user.id, now, {
         maxFailures: this.config.loginMaxFailures, lockMs: this.config.loginLockSeconds * 1000,
       }, { ...base, targetUserId: user.id, details: { reason: 'wrong_password' } });
-      if (state.tempLockedUntil !== null && state.tempLockedUntil > now) {
-        return { ok: false, reason: 'account_locked', user, retryAfter: Math.ceil((state.tempLockedUntil - now) / 1000) };
-      }
+      // The failure that locks the account is still a wrong password to a login that was not
+      // locked when it came: 401, like the failures before it; 423 is for logins to a locked
+      // account (SPEC §2), from the next attempt on. Unknown emails answer the same way.
       await this.sleep(backoffMs(state.failedLogins));
       return { ok: false, reason: 'invalid_credentials', user };
     }
@@ -180,8 +180,8 @@ export class LoginGuard {
     const limits = { maxFailures: this.config.loginMaxFailures, lockMs: this.config.loginLockSeconds * 1000 };
     const lockedFor = await this.unknownFailures.lockedFor(email, now, limits);
     if (lockedFor > 0) return { ok: false, reason: 'account_locked', user: undefined, retryAfter: Math.ceil(lockedFor / 1000) };
-    const { failures, locked } = await this.unknownFailures.fail(email, now, limits);
-    if (locked) return { ok: false, reason: 'account_locked', user: undefined, retryAfter: this.config.loginLockSeconds };
+    // As for a known account, the failure that locks answers 401; the next attempt 423.
+    const { failures } = await this.unknownFailures.fail(email, now, limits);
     await this.sleep(backoffMs(failures));
     return { ok: false, reason: 'invalid_credentials', user: undefined };
   }

@@ -16,7 +16,9 @@ t.test('an admin lock over a running temporary lock answers 423 without retry_af
   h.app.logins.sleep = async () => {};
   const id = await verifiedUser(h, 'both-locks@example.com');
   await h.call('user_login', await loginBody(h, 'both-locks@example.com', 'wrong-password-1'));
-  const temp = await h.call('user_login', await loginBody(h, 'both-locks@example.com', 'wrong-password-2'));
+  const locking = await h.call('user_login', await loginBody(h, 'both-locks@example.com', 'wrong-password-2'));
+  t.equal(locking.statusCode, 401, `the failure that locks is a plain failure: ${show(locking)}`);
+  const temp = await h.call('user_login', await loginBody(h, 'both-locks@example.com', PASSWORD));
   t.equal(temp.statusCode, 423, show(temp));
   t.equal(json(temp).retry_after, 3600, 'the temporary lock has its retry_after');
 

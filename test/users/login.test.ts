@@ -129,9 +129,12 @@ t.test('after N failures the account is locked; after the lock time the right pa
   await verifiedUser(h, 'lock@example.com');
   for (let i = 0; i < 2; i++) t.equal((await h.call('user_login', await loginBody(h, 'lock@example.com', 'wrong-password-' + i))).statusCode, 401);
   const third = await h.call('user_login', await loginBody(h, 'lock@example.com', 'wrong-password-3'));
-  t.equal(third.statusCode, 423, show(third));
-  t.equal(json(third).code, 'account_locked');
-  t.equal(json(third).retry_after, 600);
+  t.equal(third.statusCode, 401, `the failure that locks came to an unlocked account: a plain failure (${show(third)})`);
+  t.equal(json(third).code, 'invalid_credentials');
+  const fourth = await h.call('user_login', await loginBody(h, 'lock@example.com', 'wrong-password-4'));
+  t.equal(fourth.statusCode, 423, `the next login is to a locked account: ${show(fourth)}`);
+  t.equal(json(fourth).code, 'account_locked');
+  t.equal(json(fourth).retry_after, 600);
 
   clock.advance(100);
   const right = await h.call('user_login', await loginBody(h, 'lock@example.com', PASSWORD));
@@ -163,7 +166,7 @@ t.test('unknown emails back off and lock like real accounts (no enumeration thro
   const ghost = await answers('ghost@example.com');
   t.same(ghost, real, `same answers: ${real.join(' | ')}`);
   t.same(delays, realDelays, 'same backoff');
-  t.same(real.slice(2), ['423 account_locked 600', '423 account_locked 600']);
+  t.same(real.slice(2), ['401 invalid_credentials -', '423 account_locked 600'], 'the third failure locks; the fourth login is refused');
   clock.advance(601);
   const later = await h.call('user_login', await loginBody(h, 'ghost@example.com', 'wrong-password-x'));
   t.equal(later.statusCode, 401, `after the lock time the count starts over: ${show(later)}`);
@@ -176,7 +179,8 @@ t.test('the temporary lock survives a restart', async (t) => {
   recordDelays(first);
   await verifiedUser(first, 'restart@example.com');
   await first.call('user_login', await loginBody(first, 'restart@example.com', 'wrong-password-1'));
-  const locked = await first.call('user_login', await loginBody(first, 'restart@example.com', 'wrong-password-2'));
+  await first.call('user_login', await loginBody(first, 'restart@example.com', 'wrong-password-2'));
+  const locked = await first.call('user_login', await loginBody(first, 'restart@example.com', PASSWORD));
   t.equal(locked.statusCode, 423, show(locked));
   const dataDir = first.dataDir;
   await first.app.close();

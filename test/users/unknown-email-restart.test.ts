@@ -52,7 +52,8 @@ for (const limits of ['on', 'off'] as const) {
       before.unknown.push(await attempt(first, delays, 'Unknown@Example.com '));
     }
     t.same(before.unknown, before.known, `alike before the restart: ${before.known.join(' | ')}`);
-    t.match(before.known[2], /^423 account_locked retry_after=600 /);
+    // The third failure locks (a plain 401 still: the login came to an unlocked account).
+    t.match(before.known[2], /^401 invalid_credentials /);
     const dataDir = first.dataDir;
     await first.app.close();
 
@@ -86,8 +87,11 @@ t.test('a count short of the lock survives a restart for an unknown email as for
   t.teardown(() => second.close());
   delays = recordDelays(second);
   const known = await attempt(second, delays, 'known@example.com');
-  t.equal(known, '423 account_locked retry_after=600 delay=-', 'the third failure locks the known account');
+  t.match(known, /^401 invalid_credentials /, 'the third failure (a plain 401) locks the known account');
   t.equal(await attempt(second, delays, 'unknown@example.com'), known, 'and the unknown email alike');
+  const lockedKnown = await attempt(second, delays, 'known@example.com');
+  t.equal(lockedKnown, '423 account_locked retry_after=600 delay=-', 'the next login finds the known account locked');
+  t.equal(await attempt(second, delays, 'unknown@example.com'), lockedKnown, 'and the unknown email alike');
 });
 
 t.test('the stored counts hold no email, only a keyed hash; expired rows are purged', async (t) => {
