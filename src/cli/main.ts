@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { serve } from '../server.js';
-import { ensureDataDir, seedDatabase } from '../core/bootstrap.js';
+import { ensureDataDir, resolvePiiSalt, seedDatabase } from '../core/bootstrap.js';
 import { openStore } from '../db/open.js';
 import { loadConfiguredPolicy } from '../policy/watcher.js';
 import client, { usage as clientUsage } from './client.js';
@@ -40,11 +42,15 @@ const commands = {
     // initialised for a policy the service will not start with is no use).
     loadConfiguredPolicy(config.permissionsPath, now());
     ensureDataDir(config.dataDir);
+    // The PII salt too, as serve makes it: instances started on this data dir share it.
+    const saltFile = path.join(config.dataDir, 'pii.salt');
+    const newSalt = config.piiSalt === undefined && !existsSync(saltFile);
+    resolvePiiSalt(config);
     const store = await openStore(config);
     try {
       const { wrote } = await seedDatabase(store, config, now());
       io.out(`initialised ${config.dataDir}`);
-      for (const file of wrote) io.out(`generated secret written to ${file}`);
+      for (const file of newSalt ? [saltFile, ...wrote] : wrote) io.out(`generated secret written to ${file}`);
     } finally {
       await store.close();
     }

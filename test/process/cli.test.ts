@@ -35,6 +35,12 @@ t.test('client add | list | revoke', async (t) => {
   const init = await cli(['init'], env);
   t.equal(init.code, 0, init.stderr);
   t.match(init.stdout, /admin-client\.secret/);
+  // The PII salt is made by init as by serve (0600), so every instance started on the dir shares it.
+  t.match(init.stdout, /generated secret written to .*pii\.salt/);
+  t.equal(statSync(path.join(dataDir, 'pii.salt')).mode & 0o777, 0o600);
+  const again = await cli(['init'], env);
+  t.equal(again.code, 0, again.stderr);
+  t.notMatch(again.stdout, /pii\.salt/, 'an existing salt is kept, not reported again');
 
   const add = await cli(['client', 'add', 'web', '--actions', 'session_new,verify_apikey'], env);
   t.equal(add.code, 0, add.stderr);
