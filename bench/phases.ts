@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rssMiB, runToEnd, type Proc } from './proc.js';
@@ -151,35 +151,50 @@ export async function rssOverVerifies(s: Settings, svc: Service, verifyBodies: s
   });
 }
 
+/** Alternating fresh-process runs per side of the large-table comparison (the best of each counts). */
+export const LARGE_TABLE_ROUNDS = 2;
+
 /**
- * verify_apikey with `rows` keys in the table. Both sides of the comparison run on a freshly
- * started service: restart on the same data dir and measure the working-set verify (the
- * reference); stop, add filler rows straight into the SQLite file, restart, measure again. The
- * verified keys are the working set issued through the API before.
+ * verify_apikey with `rows` keys in the table, against the same working set on the table as it
+ * was before the filler. Both sides run on freshly started services: the data dir is copied
+ * aside (the reference), filler rows go straight into the SQLite file, then the two are measured
+ * alternately, LARGE_TABLE_ROUNDS times each, and the best run of each side counts: one
+ * 3-second run per side moved the ratio between 0.7 and 1.3 on a shared machine, where other
+ * tenants only ever slow a run down. The verified keys are the working set issued through the
+ * API before.
  */
 export async function largeTable(s: Settings, svc: Service, verifyBodies: string, rows: number, log: string): Promise<{ result: Scenario; svc: Service }> {
   const verify = (x: Service) => runLoad(s, {
     url: x.url, action: 'verify_apikey', secret: ADMIN_SECRET, bodies: verifyBodies, expect: '"valid":true', duration: s.pairedMeasure, cpuPid: x.proc.pid,
   });
   let current = svc;
-  const restart = async () => {
-    await stopService(current);
-    current = await startService({ dataDir: svc.dataDir, cpu: 0, log });
-    return current;
-  };
   const result = await scenario(`verify_apikey, ${rows.toLocaleString('en-US')} keys stored`, async () => {
     const file = path.join(svc.dataDir, 'authnzd.sqlite');
-    const reference = await verify(await restart());
     await stopService(current);
+    // Stopped: the WAL is checkpointed into the file, so the copy is the whole database.
+    const before = path.join(s.tmp, 'data-before-fill');
+    cpSync(svc.dataDir, before, { recursive: true });
     const have = fillApiKeys(file, 0).rows;
     const fill = fillApiKeys(file, Math.max(0, rows - have));
     process.stderr.write(`bench: inserted ${rows - have} rows in ${fill.seconds.toFixed(1)} s (table: ${fill.rows})\n`);
-    current = await startService({ dataDir: svc.dataDir, cpu: 0, log });
-    const load = await verify(current);
+    const refs: LoadResult[] = [];
+    const larges: LoadResult[] = [];
+    for (let round = 0; round < LARGE_TABLE_ROUNDS; round++) {
+      current = await startService({ dataDir: before, cpu: 0, log });
+      refs.push(await verify(current));
+      await stopService(current);
+      current = await startService({ dataDir: svc.dataDir, cpu: 0, log });
+      larges.push(await verify(current));
+      if (round < LARGE_TABLE_ROUNDS - 1) await stopService(current);
+    }
+    const best = (runs: LoadResult[]) => runs.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const reference = best(refs);
+    const load = best(larges);
+    const list = (runs: LoadResult[]) => runs.map((r) => Math.round(r.rps)).join(', ');
     return {
       load,
-      note: `same keys, fresh process each; with ${have.toLocaleString('en-US')} rows: ${Math.round(reference.rps)} req/s, p99 ${reference.p99} ms`,
-      extra: { rows: fill.rows, rows_before: have, fill_seconds: fill.seconds, reference },
+      note: `same keys, fresh process each, best of ${LARGE_TABLE_ROUNDS} alternating runs (${list(larges)} req/s); with ${have.toLocaleString('en-US')} rows: ${Math.round(reference.rps)} req/s (${list(refs)}), p99 ${reference.p99} ms`,
+      extra: { rows: fill.rows, rows_before: have, fill_seconds: fill.seconds, reference, rounds: { reference_rps: refs.map((r) => r.rps), large_rps: larges.map((r) => r.rps) } },
     };
   });
   return { result, svc: current };
