@@ -30,6 +30,8 @@ const s: Settings = {
   pairedMeasure: quick ? 2 : 3,
   connections: 10,
 };
+/** Alternating baseline/scenario runs for the loads that can run again unchanged (phases.ts `paired`). */
+const PAIRED_ROUNDS = 2;
 const t0 = Date.now();
 const dataDir = path.join(s.tmp, 'data');
 mkdirSync(dataDir);
@@ -79,7 +81,7 @@ if (canVerify) {
   verifyRepeat = await paired(s, bl, `verify_apikey, ${ws.length} repeat keys`, async () => {
     const bad = await check(api, 'verify_apikey', verifyBody(ws[0]!), 200, '"valid":true');
     return bad ? { load: null, note: bad } : { load: await load('verify_apikey', wsBodies, '"valid":true') };
-  });
+  }, { rounds: PAIRED_ROUNDS });
   scenarios.push(verifyRepeat);
   verifyCold = await paired(s, bl, `verify_apikey, ${cold.length.toLocaleString('en-US')} never-repeated keys`, async () => ({
     load: await load('verify_apikey', bodiesFile(s, cold.map(verifyBody)), '"valid":true', { order: 'once', amount: 'rest', warmupAmount: quick ? 1000 : 2000 }),
@@ -95,7 +97,7 @@ if (sessions.length && (await has('session_exists'))) {
     const bodies = sessions.map((t) => JSON.stringify({ session_token: t }));
     const bad = await check(api, 'session_exists', bodies[0]!, 200, '"exists":true');
     return bad ? { load: null, note: bad } : { load: await load('session_exists', bodiesFile(s, bodies), '"exists":true') };
-  }));
+  }, { rounds: PAIRED_ROUNDS }));
 } else scenarios.push(skipped('session_exists', 'not available yet'));
 
 if (await has('check_access')) {
@@ -103,7 +105,7 @@ if (await has('check_access')) {
     const body = JSON.stringify({ user_id: owner?.userId ?? 1, action: 'view', item: 'apikey', owner_id: owner?.userId ?? 1, visibility: 'private' });
     const bad = await check(api, 'check_access', body, 200, '"allowed":true');
     return bad ? { load: null, note: bad } : { load: await load('check_access', bodiesFile(s, [body]), '"allowed":true') };
-  }));
+  }, { rounds: PAIRED_ROUNDS }));
 } else scenarios.push(skipped('check_access', 'not available yet'));
 
 if (canIssue) scenarios.push(await paired(s, bl, 'issue_apikey', () => issueLoad(s, svc, owner!.session)));
