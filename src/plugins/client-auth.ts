@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CLIENT_CACHE_TTL_MS, ClientAuthenticator, clientMayCall } from '../core/clients.js';
 import type { ReadStamp } from '../db/store.js';
@@ -61,6 +62,12 @@ export default fp(async (app) => {
       },
     });
     auth.follow(watch);
+    new Gauge({
+      name: 'authnzd_client_watch_up',
+      help: 'PostgreSQL: 1 while the LISTEN authnzd_clients connection is live (client changes apply at once), 0 while cached client answers fall back to their 1 s TTL',
+      registers: [app.metrics],
+      collect() { this.set(watch.live ? 1 : 0); },
+    });
     app.addHook('onClose', async () => {
       await watch.close();
     });
@@ -68,7 +75,7 @@ export default fp(async (app) => {
   app.decorate('clientAuth', auth);
   app.decorateRequest('client', undefined);
   app.decorateRequest('readStamp', undefined);
-}, { name: 'client-auth', dependencies: ['database'] });
+}, { name: 'client-auth', dependencies: ['database', 'metrics'] });
 
 /**
  * The action context's onRequest hook, callback-style: a cached secret (the usual case) costs

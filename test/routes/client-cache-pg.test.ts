@@ -155,6 +155,11 @@ t.test('listener down: answers kept at most the TTL; listening again drops the c
   t.equal(await status(h, a.secret), 403);
   const logged = (msg: RegExp) => pollFor(true, async () => h.logs.some((l) => msg.test(String(l.msg))));
   t.ok(await logged(/client changes: listening/), 'the listener is up');
+  const watchUp = async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/metrics' });
+    return /^authnzd_client_watch_up (\d)$/m.exec(res.body)?.[1];
+  };
+  t.equal(await watchUp(), '1', '/metrics: authnzd_client_watch_up 1 while listening');
 
   // The outage: the listener's backend is terminated and no new connection is accepted (the
   // app's pool keeps the connections it has).
@@ -165,6 +170,7 @@ t.test('listener down: answers kept at most the TTL; listening again drops the c
   const down = h.logs.find((l) => /listener down/.test(String(l.msg)))!;
   t.equal(down.level, 40, 'at warn');
   t.type(down.reason, 'string');
+  t.equal(await watchUp(), '0', '/metrics: authnzd_client_watch_up 0 while the listener is down');
 
   await revokeSilently('a');
   t.equal(await status(h, a.secret), 403, 'within the TTL the cached answer stands (the change was not announced)');
@@ -175,6 +181,7 @@ t.test('listener down: answers kept at most the TTL; listening again drops the c
   await revokeSilently('b');
   await allow(true);
   t.ok(await logged(/listening again/), 'the listener reconnects (logged)');
+  t.equal(await watchUp(), '1', '/metrics: back to 1');
   t.equal(await status(h, b.secret), 401, 'reconnecting dropped the cache: the change missed meanwhile is seen, no TTL expired');
   t.notMatch(h.rawLogs(), /postgres:\/\//, 'no connection string in the logs');
 
