@@ -92,6 +92,20 @@ if (adminUrl === undefined || adminUrl === '') {
     t.same(await heardFrom(() => create('cli_n3', 'three', 'h-3', 'boom')), [], 'a create rolled back (its audit row failed) does not');
     t.same(await heardFrom(() => store.clients.list()), [], 'reads do not');
     t.same((await store.clients.list()).map((c) => c.name), ['one'], 'nothing of the refused creates was written');
+    // The notification comes from the table's triggers: changes made by hand in SQL, outside
+    // the store, are announced too.
+    const byHand = new pg.Client({ connectionString: url });
+    await byHand.connect();
+    t.teardown(() => byHand.end());
+    t.same(await heardFrom(() => byHand.query("UPDATE clients SET actions = '[\"session_new\"]' WHERE name = 'one'")), changed, 'an UPDATE typed by hand notifies');
+    t.same(await heardFrom(() => byHand.query("UPDATE clients SET revoked_at = now() WHERE name = 'nobody'")), [], 'one that changes no row does not');
+    t.same(await heardFrom(async () => {
+      await byHand.query('BEGIN');
+      await byHand.query("DELETE FROM clients WHERE name = 'one'");
+      await byHand.query('ROLLBACK');
+    }), [], 'a rolled back DELETE does not');
+    t.same(await heardFrom(() => byHand.query("DELETE FROM clients WHERE name = 'one'")), changed, 'a committed DELETE does, once for the statement');
+    t.same(await heardFrom(() => byHand.query('TRUNCATE clients')), changed, 'TRUNCATE does');
   });
 
   t.test('ping fails while the server is unreachable, and recovers', async (t) => {

@@ -1,24 +1,18 @@
-import { and, count, eq, isNull, sql } from 'drizzle-orm';
+import { and, count, eq, isNull } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
 import type { ClientStore } from '../store/clients.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { uniqueViolation, type PgDb } from './db.js';
 import { clients } from './schema.js';
 
 /**
- * The channel every write to the clients table notifies (empty payload), so the running
- * instances drop their cached client answers (Store.watchClients, db/postgres/listen.ts).
+ * The channel every committed change to the clients table notifies (empty payload), so the
+ * running instances drop their cached client answers (Store.watchClients,
+ * db/postgres/listen.ts). The notification comes from triggers on the table
+ * (drizzle/postgres/0002_clients_notify.sql), not from this store: a change made by any
+ * connection, SQL typed by hand included, is announced, at commit and only if it commits.
  */
 export const CLIENTS_CHANNEL = 'authnzd_clients';
-
-/**
- * Queues the notification inside the writing transaction: PostgreSQL delivers it when (and only
- * if) the transaction commits, so no listener hears of a change before it is visible, nor of one
- * that was rolled back.
- */
-async function notifyClientsChanged(tx: PgExec): Promise<void> {
-  await tx.execute(sql`SELECT pg_notify(${CLIENTS_CHANNEL}, '')`);
-}
 
 export function pgClientStore(db: PgDb): ClientStore {
   return {
@@ -27,7 +21,6 @@ export function pgClientStore(db: PgDb): ClientStore {
         return await db.transaction(async (tx) => {
           const [row] = await tx.insert(clients).values({ ...client, revokedAt: null }).returning();
           if (audit) await insertAudit(tx, audit, client.createdAt);
-          await notifyClientsChanged(tx);
           return row!;
         });
       } catch (err) {
@@ -52,10 +45,7 @@ export function pgClientStore(db: PgDb): ClientStore {
       return db.transaction(async (tx) => {
         const rows = await tx.update(clients).set({ revokedAt: now })
           .where(and(eq(clients.name, name), isNull(clients.revokedAt))).returning({ id: clients.id });
-        if (rows.length > 0) {
-          if (audit) await insertAudit(tx, audit, now);
-          await notifyClientsChanged(tx);
-        }
+        if (rows.length > 0 && audit) await insertAudit(tx, audit, now);
         return rows.length > 0;
       });
     },
