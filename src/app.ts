@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DestinationStream, Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
@@ -11,7 +11,9 @@ import { depthMessage, nestsDeeperThan } from './core/extra.js';
 import { configureArgon2 } from './core/passwords.js';
 import { keyedDigest, piiHasher, type KeyedDigest, type PiiHasher } from './core/pii.js';
 import type { Store } from './db/store.js';
-import { ApiError, UnavailableError, errorCatalog, isBadValue, isOutage, type ErrorBody, type ErrorCode } from './errors.js';
+import { badUrlAnswer, clientErrorHandler, durationMs, errorHandler } from './error-answers.js';
+import { ApiError } from './errors.js';
+import { emptyBodyIsEmptyObject } from './json-body.js';
 import { createLogger, lazyChildLoggerFactory } from './logger.js';
 import apikeys from './plugins/apikeys.js';
 import clientAuth, { requireClient } from './plugins/client-auth.js';
@@ -82,35 +84,6 @@ function maxDepthKeyword(ajv: { addKeyword(def: object): unknown }) {
   return ajv;
 }
 
-/**
- * Answers a request that Node's HTTP parser refused (no request object exists: no hook, no
- * route) with the error body of SPEC §2, then closes the connection, as the parser state is
- * lost. Headers over Node's limit get 431, a request line or header that is not HTTP 400.
- * `this` is the Fastify instance: its logger gets the one line the request would have had.
- */
-function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const requestId = randomUUID();
-  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const status = tooLarge ? 431 : 400;
-  const message = tooLarge
-    ? 'The request headers are too large.'
-    : 'The request is not valid HTTP.';
-  const body = JSON.stringify({ code: 'invalid_request', message, request_id: requestId } satisfies ErrorBody);
-  socket.end(
-    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`
-    + 'content-type: application/json; charset=utf-8\r\n'
-    + `content-length: ${Buffer.byteLength(body)}\r\n`
-    + `x-request-id: ${requestId}\r\n`
-    + 'connection: close\r\n\r\n'
-    + body,
-  );
-  this.log.info({ request_id: requestId, action: 'unparsed', status, parser: err.code }, 'request');
-}
-
 /** config, clock and readiness: what every other plugin depends on. Writes nothing. */
 const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
   app.decorate('config', opts.config);
@@ -144,12 +117,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     bodyLimit: BODY_LIMIT,
     // Fastify's router refuses a path that is not valid percent-encoding before any hook runs;
     // its default answer had neither the SPEC error body nor the request id (SPEC §2).
-    frameworkErrors: (error, req, reply) => {
-      const body: ErrorBody = { code: 'invalid_request', message: `The request URL is not valid (${error.code}).`, request_id: String(req.id) };
-      (reply as unknown as FastifyReply).code(400).header('x-request-id', req.id).send(body);
-      // No route, so no onResponse hook: the request's log line is written here.
-      req.log.info({ action: 'unmatched', status: 400, duration_ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
-    },
+    frameworkErrors: badUrlAnswer,
     // Requests Node's HTTP parser refuses before Fastify sees them (headers over 16 KiB, a
     // malformed request line): the SPEC error body instead of Fastify's, a fresh request id.
     clientErrorHandler,
@@ -191,7 +159,7 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     req.log.info({
       action: req.routeOptions.config.action ?? req.routeOptions.url ?? 'unmatched',
       status: reply.statusCode,
-      duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+      duration_ms: durationMs(reply),
       client: req.client?.name,
     }, 'request');
     done();
@@ -236,78 +204,4 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     await v1.register(apikeyActions);
   }, { prefix: '/v1' });
   return app;
-}
-
-/**
- * A zero-length body is the empty object: with `content-type: application/json` or with no
- * content type at all (Fastify parses nothing then). Schema validation then decides, so an action
- * whose fields are all optional (`policy_get`) can be called with no body, and one with required
- * fields answers 400 `invalid_request` naming them. Every other body goes through Fastify's own
- * JSON parser unchanged (malformed → 400, `__proto__`/`constructor` poisoning refused, 64 KiB).
- */
-function emptyBodyIsEmptyObject(v1: FastifyInstance): void {
-  const parseJson = v1.getDefaultJsonParser('error', 'error');
-  v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if (body.length === 0) done(null, {});
-    else parseJson(req, body as string, (err, value) => done(err === null ? null : poisoningOr(err, body as string), value));
-  });
-  v1.addHook('preValidation', (req, _reply, done) => {
-    // undefined only when nothing was parsed; a JSON `null` body stays null (a 400).
-    if (req.body === undefined) req.body = {};
-    done();
-  });
-}
-
-/**
- * Fastify answers "Body is not valid JSON" for a body that parses but holds `__proto__` or
- * `constructor.prototype` (refused: prototype poisoning). Say what is wrong with such a body;
- * the second parse runs only on refused bodies.
- */
-function poisoningOr(err: Error, body: string): Error {
-  try {
-    JSON.parse(body);
-  } catch {
-    return err;
-  }
-  return new ApiError('invalid_request', 'The body holds a "__proto__" or "constructor.prototype" property, which is refused.', {
-    details: [{ path: '/', message: 'forbidden property name (__proto__ or constructor.prototype)' }],
-  });
-}
-
-function send(reply: import('fastify').FastifyReply, code: ErrorCode, message: string, extra: Partial<ErrorBody> = {}) {
-  const body: ErrorBody = { code, message, request_id: String(reply.request.id), ...extra };
-  return reply.code(errorCatalog[code].status).send(body);
-}
-
-/** Maps every failure onto the error body of SPEC §2. 5xx answers never carry internal text. */
-function errorHandler(this: FastifyInstance, err: FastifyError, req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
-  if (err instanceof ApiError) {
-    return send(reply, err.code, err.message, { ...(err.details ? { details: err.details } : {}), ...err.extra });
-  }
-  if (err.validation) {
-    const details = err.validation.map((v) => ({
-      path: v.instancePath || '/',
-      message: v.message ?? 'invalid',
-      ...(v.keyword === 'additionalProperties' ? { field: (v.params as { additionalProperty?: string }).additionalProperty } : {}),
-      ...(v.keyword === 'required' ? { field: (v.params as { missingProperty?: string }).missingProperty } : {}),
-    }));
-    return send(reply, 'invalid_request', `Invalid request ${err.validationContext ?? 'body'}.`, { details });
-  }
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply, 'payload_too_large', errorCatalog.payload_too_large.message);
-  if (isBadValue(err)) {
-    const message = 'A value is out of range or holds characters that cannot be stored (such as U+0000).';
-    return send(reply, 'invalid_request', message, { details: [{ path: '/', message }] });
-  }
-  if (isOutage(err)) {
-    req.log.error({ err, dependency: err instanceof UnavailableError ? err.dependency : 'database' }, 'dependency unavailable');
-    return send(reply, 'unavailable', errorCatalog.unavailable.message);
-  }
-  if (err.statusCode === 429) return send(reply, 'rate_limited', errorCatalog.rate_limited.message);
-  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    // Fastify's own client errors (bad JSON, empty body, unsupported content type): their
-    // messages describe the request, not internals.
-    return send(reply, 'invalid_request', err.message, { details: [{ path: '/', message: err.message }] });
-  }
-  req.log.error({ err }, 'unhandled error');
-  return send(reply, 'internal_error', errorCatalog.internal_error.message);
 }
