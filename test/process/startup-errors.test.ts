@@ -7,6 +7,24 @@ import { repoRoot } from '../helper.js';
 import { runCommand } from './util.js';
 
 /**
+ * Starts the service (from source) once per entry, on its data dir with the shipped policy and
+ * port 0, `env` added; three at a time: each is a whole process start (seconds on a busy
+ * machine). A start that gets as far as listening is stopped. Results in the entries' order.
+ */
+async function startEach(starts: { dataDir: string; env: Record<string, string> }[]) {
+  const results: Awaited<ReturnType<typeof runCommand>>[] = [];
+  for (let i = 0; i < starts.length; i += 3) {
+    results.push(...await Promise.all(starts.slice(i, i + 3).map(({ dataDir, env }) => runCommand(['--import', 'tsx', 'src/server.ts'], {
+      AUTHNZD_DATA_DIR: dataDir,
+      AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
+      AUTHNZD_PORT: '0',
+      ...env,
+    }, { killOn: /Server listening/ }))));
+  }
+  return results;
+}
+
+/**
  * Start-up failures past the parse of the environment (database, TLS files, listen address, data
  * dir, first-start admin password) are one stderr line that names the setting and the path,
  * never a secret, never a stack or a JSON log line (SPEC §1).
@@ -38,16 +56,7 @@ t.test('start-up failures name the setting (and path) in one line, without secre
     { env: { AUTHNZD_HOST: '127.0.0.1', AUTHNZD_PORT: busyPort }, setting: 'AUTHNZD_PORT', shows: busyPort },
     { env: { AUTHNZD_ADMIN_PASSWORD: 'aaaaaaaaaaaa' }, setting: 'AUTHNZD_ADMIN_PASSWORD', secret: 'aaaaaaaaaaaa' },
   ];
-  // Three at a time: each is a whole process start (seconds on a busy machine).
-  const results: Awaited<ReturnType<typeof runCommand>>[] = [];
-  for (let i = 0; i < cases.length; i += 3) {
-    results.push(...await Promise.all(cases.slice(i, i + 3).map((c) => runCommand(['--import', 'tsx', 'src/server.ts'], {
-      AUTHNZD_DATA_DIR: path.join(mkdtempSync(path.join(root, 'd-')), 'data'),
-      AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
-      AUTHNZD_PORT: '0',
-      ...c.env,
-    }, { killOn: /Server listening/ }))));
-  }
+  const results = await startEach(cases.map((c) => ({ dataDir: path.join(mkdtempSync(path.join(root, 'd-')), 'data'), env: c.env })));
   for (const [i, c] of cases.entries()) {
     const r = results[i]!;
     const label = `${JSON.stringify(c.env)}: ${r.stderr.trim()}${r.stdout.includes('"level":50') ? ' (and a JSON error log line)' : ''}`;
@@ -71,15 +80,7 @@ t.test('a malformed AUTHNZD_HOST or AUTHNZD_PORT exits 2 naming the setting, bef
     { env: { AUTHNZD_PORT: 'abc' }, line: /^authnzd: invalid configuration: AUTHNZD_PORT: must be an integer from 0 to 65535 \(got "abc"\)\n$/ },
   ];
   const dirs = cases.map((_, i) => path.join(root, `data-${i}`));
-  const results: Awaited<ReturnType<typeof runCommand>>[] = [];
-  for (let i = 0; i < cases.length; i += 3) {
-    results.push(...await Promise.all(cases.slice(i, i + 3).map((c, j) => runCommand(['--import', 'tsx', 'src/server.ts'], {
-      AUTHNZD_DATA_DIR: dirs[i + j]!,
-      AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'),
-      AUTHNZD_PORT: '0',
-      ...c.env,
-    }, { killOn: /Server listening/ }))));
-  }
+  const results = await startEach(cases.map((c, i) => ({ dataDir: dirs[i]!, env: c.env })));
   for (const [i, c] of cases.entries()) {
     const r = results[i]!;
     const label = `${JSON.stringify(c.env)}: ${r.stderr.trim()}`;
