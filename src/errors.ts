@@ -66,6 +66,12 @@ export class UnavailableError extends Error {
  */
 const sqliteOutage = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|CORRUPT|NOTADB|READONLY)(_[A-Z_]+)?$/;
 
+/** SQLite's "another connection holds the lock" (SQLITE_BUSY, SQLITE_LOCKED, extended codes): one kind of outage. */
+export function isSqliteLockBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_[A-Z_]+)?$/.test(code);
+}
+
 const outageCodes = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE',
   // Contention that outlasted the retries of db/postgres/db.ts: try again later, not a bug.

@@ -3,6 +3,7 @@ import { Gauge } from 'prom-client';
 import type { ApiKeyDeps } from '../core/apikeys.js';
 import { UsageBuffer } from '../core/usage-buffer.js';
 import { VerifyCache } from '../core/verify-cache.js';
+import { isSqliteLockBusy } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,12 +22,6 @@ export const USAGE_FLUSH_MS = 4000;
 export const USAGE_FLUSH_LOCK_WAIT_MS = 50;
 /** A flush given up on a lock is tried again this soon (and at every later tick until it lands). */
 export const USAGE_FLUSH_RETRY_MS = 250;
-
-/** SQLite's "another connection holds the lock" (SQLITE_BUSY, SQLITE_LOCKED and their extended codes). */
-function isLockBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_[A-Z_]+)?$/.test(code);
-}
 
 /**
  * API-key services. Registered after 'database': Fastify runs onClose hooks of sibling plugins
@@ -62,7 +57,7 @@ export default fp(async (app) => {
       app.log.info({ deferred_ms: Date.now() - deferredSince }, 'API key usage flush landed after a deferral');
       deferredSince = undefined;
     }, (err: unknown) => {
-      if (!isLockBusy(err)) {
+      if (!isSqliteLockBusy(err)) {
         app.log.error({ err, pending: usage.size }, 'API key usage flush failed; kept for the next one');
         return;
       }
