@@ -38,8 +38,8 @@ export async function createClient(
  *   committed since it was read, so a client revoked or added by the CLI is refused or accepted
  *   by the very next request. The stamp costs nothing more: the request reads it anyway for its
  *   memoised reads (read-memo.ts).
- * - PostgreSQL (a client watch, `Store.watchClients`, attached with `follow`): every write to
- *   the clients table notifies in its transaction (NOTIFY authnzd_clients), and each instance
+ * - PostgreSQL (a client watch, `Store.watchClients`, attached with `follow`): every change to
+ *   the clients table notifies at commit (triggers: NOTIFY authnzd_clients), and each instance
  *   listens on a dedicated connection and drops the whole cache (`invalidate`) on each
  *   notification. While the watch is live an answer is kept until the next notification: a
  *   client revoked or added by the CLI is refused or accepted once the notification has arrived,
