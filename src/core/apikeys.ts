@@ -172,8 +172,9 @@ export async function revokeKey(deps: ApiKeyDeps, req: { sessionToken: string; k
 export async function revokeAllKeys(deps: ApiKeyDeps, req: { sessionToken: string; targetUserId?: number }, audit: AuditContext): Promise<number> {
   const { user } = await requireSession(deps.store, req.sessionToken, deps.now());
   const target = req.targetUserId ?? user.id;
-  if (target !== user.id && !(await deps.store.users.getById(target))) throw new ApiError('not_found', `No user ${target}.`);
+  // The policy first: a user who may not name other users learns nothing about which ids exist.
   authorize(deps, user, 'delete', target);
+  if (target !== user.id && !(await deps.store.users.getById(target))) throw new ApiError('not_found', `No user ${target}.`);
   return deps.store.apikeys.revokeAllOfUser(target, deps.now(), 'revoked_all', {
     ...audit, event: 'apikey_revoke_all', outcome: 'success', actorUserId: user.id, targetUserId: target,
   });
@@ -183,7 +184,7 @@ export async function revokeAllKeys(deps: ApiKeyDeps, req: { sessionToken: strin
 export async function listKeys(deps: ApiKeyDeps, req: { sessionToken: string; targetUserId?: number }): Promise<ApiKey[]> {
   const { user } = await requireSession(deps.store, req.sessionToken, deps.now());
   const target = req.targetUserId ?? user.id;
-  if (target !== user.id && !(await deps.store.users.getById(target))) throw new ApiError('not_found', `No user ${target}.`);
   authorize(deps, user, 'list', target);
+  if (target !== user.id && !(await deps.store.users.getById(target))) throw new ApiError('not_found', `No user ${target}.`);
   return deps.store.apikeys.listByUser(target);
 }

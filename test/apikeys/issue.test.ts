@@ -160,6 +160,17 @@ t.test('revoke_all_apikeys: own keys, or a target user\'s for the superuser', as
   t.same(audit.map((e) => [e.target_user_id, e.details.revoked]), [[bob, 1], [alice, 2]]);
 });
 
+t.test('target_user_id of a user who does not exist: 403 to a user who may not name other users, 404 to one who may', async (t) => {
+  const h = await buildTestApp(t);
+  const { bobSession, rootSession } = await twoUsers(h);
+  // SPEC §4.2: target_user_id is for the superuser only; anyone else is refused whatever the id,
+  // so the answer does not tell an ordinary user which user ids exist.
+  t.equal(codeOf(await h.call('revoke_all_apikeys', { session_token: bobSession, target_user_id: 999 })), '403 permission_denied');
+  t.equal(codeOf(await h.call('list_apikeys', { session_token: bobSession, target_user_id: 999 })), '403 permission_denied');
+  t.equal(codeOf(await h.call('revoke_all_apikeys', { session_token: rootSession, target_user_id: 999 })), '404 not_found');
+  t.equal(codeOf(await h.call('list_apikeys', { session_token: rootSession, target_user_id: 999 })), '404 not_found');
+});
+
 t.test('list_apikeys answers api_version with the type it was issued with', async (t) => {
   const h = await buildTestApp(t);
   const uid = await newUser(h);
