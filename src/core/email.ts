@@ -7,7 +7,11 @@ export function normaliseEmail(raw: string): string {
   return raw.normalize('NFKC').trim().toLowerCase();
 }
 
-/** A deliberately loose shape check: one `@`, something on both sides, a dot in the domain. */
+/**
+ * A deliberately loose shape check: one `@`, something on both sides, a dot in the domain, and no
+ * control character (U+0000–U+001F, U+007F–U+009F: no part of an address, and PostgreSQL cannot
+ * store U+0000).
+ */
 export function looksLikeEmail(email: string): boolean {
-  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) && email.length <= 320;
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) && !/\p{Cc}/u.test(email) && email.length <= 320;
 }

@@ -351,3 +351,16 @@ t.test('user_list: no next_cursor on the last page, even when it is full', async
   t.equal(json<{ users: unknown[] }>(exact).users.length, n, show(exact));
   t.equal(json(exact).next_cursor, null, `nothing follows: ${show(exact)}`);
 });
+
+// The cursor schema takes up to 15 digits, but user ids are 32-bit: on PostgreSQL a cursor past
+// 2147483647 reached the `integer` column and came back as a 400 about unstorable characters,
+// while SQLite answered the empty last page. Both should answer the empty page.
+t.test('user_list: a cursor past every user id is an empty last page on every database', async (t) => {
+  const h = await specApp(t);
+  const su = await superLogin(h);
+  for (const cursor of ['2147483647', '2147483648', '999999999999999']) {
+    const res = await h.call('user_list', { session_token: su, cursor });
+    t.equal(res.statusCode, 200, `${cursor}: ${show(res)}`);
+    t.same(json(res), { users: [], next_cursor: null }, cursor);
+  }
+});

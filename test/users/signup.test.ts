@@ -1,6 +1,6 @@
 import t from 'tap';
 import { buildTestApp, json, show } from '../helper.js';
-import { anonSession, PASSWORD } from './fixtures.js';
+import { anonSession, loginAs, PASSWORD, verifiedUser } from './fixtures.js';
 
 t.test('user_new creates an inactive user; verification activates it', async (t) => {
   const h = await buildTestApp(t);
@@ -99,6 +99,23 @@ t.test('user_new rejects bad input', async (t) => {
   t.equal(extraField.statusCode, 400, `a role cannot be chosen at sign-up: ${show(extraField)}`);
   const badIp = await h.call('user_new', { email: 'x@example.com', password: PASSWORD, full_name: 'X', ip_address: 'nope' });
   t.equal(badIp.statusCode, 400, show(badIp));
+});
+
+// An address with a control character (U+0000, U+001F, U+007F …) is no email address; SQLite
+// stored one at sign-up (PostgreSQL refused U+0000 only as an unstorable value), and user_edit
+// took one too.
+t.test('an email holding a control character is a 400 on user_new and user_edit', async (t) => {
+  const h = await buildTestApp(t);
+  for (const email of ['nul\u0000@example.com', 'bell\u0007@example.com', 'del\u007f@example.com', 'c1\u0085x@example.com']) {
+    const res = await h.call('user_new', { email, password: PASSWORD, full_name: 'X' });
+    t.equal(res.statusCode, 400, `${JSON.stringify(email)}: ${show(res)}`);
+    t.same(json(res).details, [{ path: '/email', message: 'must be an email address' }]);
+  }
+  const id = await verifiedUser(h, 'ctl@example.com');
+  const token = await loginAs(h, 'ctl@example.com');
+  const edit = await h.call('user_edit', { session_token: token, target_user_id: id, update: { email: 'ctl\u0000@example.com' } });
+  t.equal(edit.statusCode, 400, show(edit));
+  t.same(json(edit).details, [{ path: '/update/email', message: 'must be an email address' }]);
 });
 
 t.test('user_get', async (t) => {

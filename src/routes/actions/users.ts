@@ -185,8 +185,11 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
     response: userSchemas.user_list.response,
     handler: async (req) => {
       const limit = req.body.limit ?? 100;
+      // User ids are 32-bit (UserId): a larger cursor is past every user, and PostgreSQL's
+      // `integer` column would refuse it as a value, so it is capped to the largest id.
+      const afterId = req.body.cursor === undefined ? 0 : Math.min(Number(req.body.cursor), 2_147_483_647);
       // One row more than the page tells whether another page follows (no cursor to an empty page).
-      const rows = await listUsers(deps, req.body.session_token, req.body.cursor === undefined ? 0 : Number(req.body.cursor), limit + 1);
+      const rows = await listUsers(deps, req.body.session_token, afterId, limit + 1);
       const page = rows.slice(0, limit);
       return { users: page.map(userView), next_cursor: rows.length > limit ? String(page[page.length - 1]!.id) : null };
     },
