@@ -42,3 +42,36 @@ t.test('an admin lock over a running temporary lock answers 423 without retry_af
   const after = await h.call('user_login', await loginBody(h, 'both-locks@example.com', PASSWORD));
   t.equal(after.statusCode, 200, show(after));
 });
+
+t.test('an unlock lifts a temporary lock on a user under no admin lock', async (t) => {
+  const clock = new FakeClock();
+  const h = await buildTestApp(t, { clock, env: { AUTHNZD_LOGIN_MAX_FAILURES: '2', AUTHNZD_LOGIN_LOCK_SECONDS: '3600' } });
+  h.app.logins.sleep = async () => {};
+  const id = await verifiedUser(h, 'temp-only@example.com');
+  for (const password of ['wrong-password-1', 'wrong-password-2']) {
+    await h.call('user_login', await loginBody(h, 'temp-only@example.com', password));
+  }
+  const temp = await h.call('user_login', await loginBody(h, 'temp-only@example.com', PASSWORD));
+  t.equal(temp.statusCode, 423, `temporarily locked: ${show(temp)}`);
+
+  const su = await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
+  const unlock = await h.call('user_lock', { session_token: su, target_user_id: id, locked: false });
+  t.equal(unlock.statusCode, 200, show(unlock));
+  t.equal((json(unlock).user as { role: string }).role, 'authenticated', 'the role is untouched');
+  const after = await h.call('user_login', await loginBody(h, 'temp-only@example.com', PASSWORD));
+  t.equal(after.statusCode, 200, `the unlock lifted the temporary lock: ${show(after)}`);
+
+  // The count started again: one failure is not enough to lock.
+  await h.call('user_login', await loginBody(h, 'temp-only@example.com', 'wrong-password-3'));
+  const again = await h.call('user_login', await loginBody(h, 'temp-only@example.com', PASSWORD));
+  t.equal(again.statusCode, 200, show(again));
+
+  const audit = await h.call('audit_query', { event: 'user_unlock' });
+  t.equal(audit.statusCode, 200, show(audit));
+  t.equal((json(audit).events as unknown[]).length, 1, 'the unlock is audited');
+
+  // Nothing to lift: an unlock of a user with no lock and no failures is a no-op (no audit event).
+  const idle = await h.call('user_lock', { session_token: su, target_user_id: id, locked: false });
+  t.equal(idle.statusCode, 200, show(idle));
+  t.equal((json(await h.call('audit_query', { event: 'user_unlock' })).events as unknown[]).length, 1, 'no second event');
+});

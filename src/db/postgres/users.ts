@@ -169,7 +169,10 @@ export function pgUserStore(db: PgDb): UserStore {
       return db.transaction(async (tx) => {
         const current = await lockUser(tx, userId);
         if (!current) return undefined;
-        if (current.adminLocked === locked) return current;
+        // Nothing to do: locking a locked user, or unlocking one under no lock and no failed-login
+        // count. An unlock lifts a temporary lock too, admin lock or not (docs/users.md).
+        const idle = locked ? current.adminLocked : !current.adminLocked && current.failedLogins === 0 && current.tempLockedUntil === null;
+        if (idle) return current;
         const [row] = locked
           ? await tx.update(users).set({ adminLocked: true, roleBeforeLock: current.role, role: lockedRole, updatedAt: now })
             .where(eq(users.id, userId)).returning()

@@ -167,7 +167,10 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
       return db.transaction((tx) => {
         const current = tx.select().from(users).where(eq(users.id, userId)).get();
         if (!current) return undefined;
-        if (current.adminLocked === locked) return current;
+        // Nothing to do: locking a locked user, or unlocking one under no lock and no failed-login
+        // count. An unlock lifts a temporary lock too, admin lock or not (docs/users.md).
+        const idle = locked ? current.adminLocked : !current.adminLocked && current.failedLogins === 0 && current.tempLockedUntil === null;
+        if (idle) return current;
         const row = locked
           ? tx.update(users).set({ adminLocked: true, roleBeforeLock: current.role, role: lockedRole, updatedAt: now })
             .where(eq(users.id, userId)).returning().get()

@@ -211,6 +211,12 @@ export function usersContract(t: Test, target: ContractTarget): void {
     await store.users.recordLoginFailure(u.id, T0 + 6, { maxFailures: 1, lockMs: HOUR }, ev('login_failed'));
     const unlocked = await store.users.setAdminLock(u.id, false, 'locked', T0 + 7, ev('user_unlock'));
     t.match(unlocked, { adminLocked: false, role: 'staff', roleBeforeLock: null, failedLogins: 0, tempLockedUntil: null });
+    await store.users.recordLoginFailure(u.id, T0 + 7, { maxFailures: 1, lockMs: HOUR }, ev('login_failed'));
+    t.match(await store.users.setAdminLock(u.id, false, 'locked', T0 + 7, ev('user_unlock')),
+      { adminLocked: false, role: 'staff', failedLogins: 0, tempLockedUntil: null }, 'an unlock with no admin lock lifts the temporary one');
+    t.equal((await audits(store, 'user_unlock')).length, 2, 'and is audited');
+    t.same(await store.users.setAdminLock(u.id, false, 'locked', T0 + 7, ev('user_unlock')), await store.users.getById(u.id), 'nothing to lift: no change');
+    t.equal((await audits(store, 'user_unlock')).length, 2, 'nor audit row');
     t.equal(await store.users.setAdminLock(99, true, 'locked', T0, ev('user_lock')), undefined);
 
     await store.sessions.create(newSession(2, u.id));
