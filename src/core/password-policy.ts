@@ -80,7 +80,10 @@ export function checkPasswordPolicy(password: string, user: { email: string; ful
   }
   const counts = new Map<string, number>();
   for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1);
-  if (chars.length > 0 && Math.max(...counts.values()) > chars.length * MAX_CHAR_SHARE) {
+  // A character that occurs once is not repeated: without the `> 1`, any password of three
+  // characters or fewer would fail this rule as well as min_length.
+  const most = chars.length > 0 ? Math.max(...counts.values()) : 0;
+  if (most > 1 && most > chars.length * MAX_CHAR_SHARE) {
     failures.push({ rule: 'repeated_character', message: `no character may make up more than ${MAX_CHAR_SHARE * 100}% of the password` });
   }
   return failures;

@@ -80,6 +80,8 @@ t.test('password policy: every failed rule in details', async (t) => {
   };
   t.same(await rules('111111', '111111@example.com'), ['all_digits', 'common_password', 'min_length', 'repeated_character', 'similar_to_user'], 'all five rules at once');
   t.same(await rules('Xq7!vB'), ['min_length']);
+  t.same(await rules('Xq7'), ['min_length'], 'a character that occurs once is not repeated, however short the password');
+  t.same(await rules('Xq7X'), ['min_length', 'repeated_character'], 'one that occurs twice in four is');
   t.same(await rules('password1234'), ['common_password']);
   t.same(await rules('Password1234!'), ['common_password'], 'a common word padded with digits and symbols');
   t.same(await rules('384729105638'), ['all_digits']);
