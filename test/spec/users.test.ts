@@ -52,6 +52,15 @@ t.test('duplicate sign-up is 409 and changes nothing', async (t) => {
   t.equal(sys1.statusCode, 201, show(sys1));
   const sys2 = await h.call('user_new', { email: email(), password: PASSWORD, full_name: 'S', system_id: 'same-sys' });
   t.equal(sys2.statusCode, 409, `duplicate system_id: ${show(sys2)}`);
+  for (const system_id of ['auth0|5f7c8ec7c33c6c004bbafe82', 'google-oauth2|1234567890', 'uid=jdoe,ou=people', '{x}~#%']) {
+    const ext = await h.call('user_new', { email: email(), password: PASSWORD, full_name: 'S', system_id });
+    t.equal(ext.statusCode, 201, `an id from another system: ${show(ext)}`);
+    t.equal(json<{ user: { system_id: string } }>(await h.call('user_get', { system_id })).user.system_id, system_id);
+  }
+  for (const system_id of ['', 'a b', 'tab\there', 'ünï', 'x'.repeat(129)]) {
+    const bad = await h.call('user_new', { email: email(), password: PASSWORD, full_name: 'S', system_id });
+    t.equal(bad.statusCode, 400, `system_id ${JSON.stringify(system_id)}: ${show(bad)}`);
+  }
 });
 
 t.test('weak_password lists every failed rule', async (t) => {

@@ -33,7 +33,8 @@ export function userView(u: User) {
 }
 
 const body = <T extends Parameters<typeof Type.Object>[0]>(props: T) => Type.Object(props, { additionalProperties: false });
-const SystemId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$' });
+/** An id from another system (`auth0|5f7c…`, a UUID, an LDAP uid): printable ASCII, no space. */
+const SystemId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[!-~]+$' });
 
 /** The request and answer schemas of the user actions (also the SDK's types: src/client/types.ts). */
 export const userSchemas = {
