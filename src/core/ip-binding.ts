@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { ApiError } from '../errors.js';
 
@@ -39,15 +40,20 @@ export function userAgentHash(userAgent: string): string {
   return hash('sha256', userAgent, 'base64url');
 }
 
-/** The binding claims for a new key. Invalid CIDR blocks are a 400 naming the block. */
+/** The binding claims for a new key. Invalid CIDR blocks are a 400 naming the block; a bare address is its /32 or /128. */
 export function resolveBinding(bind: BindRequest | undefined, ip: string, userAgent: string | undefined): Binding {
   const bindIp = bind?.ip ?? true;
   let ipa: string | string[] | undefined;
   if (bindIp === true) ipa = canonical(ip).toString();
   else if (Array.isArray(bindIp)) {
     ipa = bindIp.map((cidr, i) => {
+      if (isIP(cidr) !== 0) {
+        // A bare address is the block of that one address (/32, /128).
+        const addr = canonical(cidr);
+        return `${addr.toString()}/${addr.kind() === 'ipv4' ? 32 : 128}`;
+      }
       if (!ipaddr.isValidCIDR(cidr)) {
-        throw new ApiError('invalid_request', `bind.ip[${i}] is not a CIDR block`, { details: [{ path: `/bind/ip/${i}`, message: 'must be a CIDR block like 10.0.0.0/8 or 2001:db8::/32' }] });
+        throw new ApiError('invalid_request', `bind.ip[${i}] is not a CIDR block`, { details: [{ path: `/bind/ip/${i}`, message: 'must be a CIDR block like 10.0.0.0/8 or 2001:db8::/32, or one address' }] });
       }
       const [addr, bits] = canonicalCidr(cidr);
       return `${addr.toString()}/${bits}`;

@@ -158,6 +158,20 @@ t.test('ip_mismatch: exact address, IPv4-mapped IPv6, CIDR lists, unbound', asyn
   }
   const bad = await h.call('issue_apikey_nosession', { user_id: uid, ip_address: IP, audience: 'a', subject: 's', api_version: 1, expires_in: 60, refresh_expires_in: 60, bind: { ip: ['10.0.0.0/33'] } });
   t.equal(bad.statusCode, 400, show(bad));
+  for (const block of ['10.0.0.0/33', '10.1', 'not-an-ip', '2001:db8::/129', '']) {
+    const res = await h.call('issue_apikey_nosession', { user_id: uid, ip_address: IP, audience: 'a', subject: 's', api_version: 1, expires_in: 60, refresh_expires_in: 60, bind: { ip: ['10.0.0.0/8', block] } });
+    t.equal(res.statusCode, 400, `${JSON.stringify(block)}: ${show(res)}`);
+    t.match(json(res), { code: 'invalid_request', details: [{ path: '/bind/ip/1' }] });
+  }
+
+  // A bare address in the list is the block of that one address.
+  const hosts = await issueStandalone(h, uid, { bind: { ip: ['198.51.100.7', '2001:db8::7', '::ffff:192.0.2.9'] } });
+  for (const ip of ['198.51.100.7', '::ffff:198.51.100.7', '2001:0db8::0007', '192.0.2.9']) {
+    t.equal((await verify(h, hosts.apikey, { ip_address: ip })).valid, true, `${ip} is a bound address`);
+  }
+  for (const ip of ['198.51.100.8', '2001:db8::8', '192.0.2.10', IP]) {
+    t.equal((await verify(h, hosts.apikey, { ip_address: ip })).reason, 'ip_mismatch', `${ip} is not`);
+  }
 
   const free = await issueStandalone(h, uid, { bind: { ip: false } });
   t.equal((await verify(h, free.apikey, { ip_address: '198.51.100.1' })).valid, true, 'bind.ip false: any address');
