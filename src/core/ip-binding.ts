@@ -59,6 +59,11 @@ export function resolveBinding(bind: BindRequest | undefined, ip: string, userAg
       return `${addr.toString()}/${bits}`;
     });
   }
+  // Asked for in so many words, a user-agent binding needs the user agent (issue_apikey_nosession,
+  // where it is optional): a key issued unbound instead would be looser than the caller asked for.
+  if (bind?.user_agent === true && userAgent === undefined) {
+    throw new ApiError('invalid_request', 'bind.user_agent is true but no user_agent was given', { details: [{ path: '/user_agent', message: 'is required when bind.user_agent is true' }] });
+  }
   const usa = (bind?.user_agent ?? true) && userAgent !== undefined ? userAgentHash(userAgent) : undefined;
   return { ipa, usa };
 }

@@ -187,6 +187,12 @@ t.test('user_agent_mismatch, and keys not bound to a user agent', async (t) => {
   const res = await h.call('issue_apikey_nosession', { user_id: uid, ip_address: IP, audience: 'svc', subject: '/things', api_version: 1, expires_in: 60, refresh_expires_in: 60 });
   t.equal(res.statusCode, 201, show(res));
   t.equal((await verify(h, res.json().apikey, { user_agent: 'anything' })).valid, true, 'no user_agent given at issue: not bound');
+  const asked = await h.call('issue_apikey_nosession', { user_id: uid, ip_address: IP, audience: 'svc', subject: '/things', api_version: 1, expires_in: 60, refresh_expires_in: 60, bind: { user_agent: true } });
+  t.equal(asked.statusCode, 400, `bind.user_agent true without a user_agent: ${show(asked)}`);
+  t.match(json(asked), { code: 'invalid_request', details: [{ path: '/user_agent' }] });
+  const given = await h.call('issue_apikey_nosession', { user_id: uid, ip_address: IP, user_agent: UA, audience: 'svc', subject: '/things', api_version: 1, expires_in: 60, refresh_expires_in: 60, bind: { user_agent: true } });
+  t.equal(given.statusCode, 201, show(given));
+  t.equal((await verify(h, given.json().apikey, { user_agent: 'anything' })).reason, 'user_agent_mismatch', 'bound when given');
 });
 
 t.test('verify takes user agents up to 16,384 characters: a client with a long User-Agent header gets an answer, not a 400', async (t) => {
