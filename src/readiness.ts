@@ -15,6 +15,16 @@ export class Readiness {
     this.checks.set(name, check);
   }
 
+  /** One part's check alone; a part with no check registered is usable. */
+  async check(name: string): Promise<PartState> {
+    const check = this.checks.get(name);
+    try {
+      return check ? await check() : { ok: true };
+    } catch {
+      return { ok: false, error: `${name} check failed` };
+    }
+  }
+
   async run(): Promise<{ ok: boolean; parts: Record<string, PartState> }> {
     const parts: Record<string, PartState> = {};
     let ok = true;

@@ -2,7 +2,14 @@ import type { FastifyInstance } from 'fastify';
 
 /** Open endpoints (no client secret): liveness, readiness, metrics and the OpenAPI document. */
 export default async function publicRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // The process is up, and its database answers: authnzerver's /health said OK with a broken
+  // database (SPEC §9). /ready checks every part; this checks only what no request can do without.
+  app.get('/health', { schema: { hide: true } }, async (req, reply) => {
+    const db = await app.readiness.check('database');
+    if (db.ok) return { status: 'ok' };
+    reply.code(503);
+    return { code: 'unavailable', message: 'The database does not answer.', request_id: String(req.id), status: 'unavailable', failing: ['database'] };
+  });
 
   app.get('/ready', { schema: { hide: true } }, async (req, reply) => {
     const { ok, parts } = await app.readiness.run();

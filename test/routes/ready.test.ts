@@ -43,6 +43,9 @@ t.test('a database file truncated under the running service: /ready 503, not 200
   t.equal(after.statusCode, 503, `the page cache must not hide the damage: ${show(after)}`);
   t.same(json(after).failing, ['database'], show(after));
   t.notMatch(after.body, /no such table|SQLITE/, 'no driver text in the answer');
+  const health = await h.app.inject({ method: 'GET', url: '/health' });
+  t.equal(health.statusCode, 503, `nor does /health say OK over a broken database (SPEC §9): ${show(health)}`);
+  t.match(json(health), { code: 'unavailable', status: 'unavailable', failing: ['database'] });
 });
 
 t.test('SQLite errors that mean "the database is unusable" are outages (503), not bugs (500)', async (t) => {

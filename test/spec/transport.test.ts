@@ -114,14 +114,17 @@ t.test('open endpoints need no client secret', async (t) => {
   t.match(String(openapi.headers['content-type']), /application\/json/);
 });
 
-t.test('/ready answers 503 naming the failing part when the database is gone', async (t) => {
+t.test('/ready and /health answer 503 naming the database when it is gone', async (t) => {
   const h = await specApp(t);
   await h.app.store.close();
   const ready = await h.app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.statusCode, 503, show(ready));
   t.match(ready.body, /database/, 'names the database');
-  const health = await h.app.inject({ method: 'GET', url: '/health' });
-  t.equal(health.statusCode, 200, 'the process is still up');
+  // SPEC §9: authnzerver's /health reported OK with a broken database; this one does not.
+  const health = await h.app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'health-1' } });
+  errorShape(t, health, 503, 'unavailable');
+  t.match(health.json(), { status: 'unavailable', failing: ['database'], request_id: 'health-1' });
+  t.notMatch(health.body, /sqlite|SQLITE|closed|stack/i, 'no internal text');
   const call = await h.call('session_new', { ip_address: IP, user_agent: UA });
   errorShape(t, call, 503, 'unavailable');
   t.notMatch(call.body, /sqlite|SQLITE|connection|stack/i, '5xx answers carry no internal text');
