@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { serve } from '../server.js';
 import { ensureDataDir, resolvePiiSalt, seedDatabase } from '../core/bootstrap.js';
+import { ensureKeyring } from '../core/keyring.js';
 import { openStore } from '../db/open.js';
 import { loadConfiguredPolicy } from '../policy/watcher.js';
 import client, { usage as clientUsage } from './client.js';
@@ -15,7 +16,7 @@ const help = `authnzd — auth decisions over HTTP
 usage: authnzd <command> [arguments]
 
   serve                              start the service (same as npm start)
-  init                               create the data dir, database, superuser and admin client, then exit
+  init                               create the data dir, database, keyring, superuser and admin client, then exit
   migrate                            apply the committed database migrations, then exit
   client add NAME --actions a,b|*    add a client; prints its secret alone on the last line
   client list                        list clients and their actions
@@ -49,7 +50,10 @@ const commands = {
     const store = await openStore(config);
     try {
       const { wrote } = await seedDatabase(store, config, now());
+      // The keyring too, as serve makes it (sealed with AUTHNZD_KEY_ENCRYPTION_KEY when set).
+      const keyringCreated = await ensureKeyring(store, config.keyEncryptionKey, now());
       io.out(`initialised ${config.dataDir}`);
+      if (keyringCreated) io.out('keyring created');
       for (const file of newSalt ? [saltFile, ...wrote] : wrote) io.out(`generated secret written to ${file}`);
     } finally {
       await store.close();
@@ -73,7 +77,7 @@ const isCommand = (name: string): name is CommandName => Object.hasOwn(commands,
 /** What `authnzd <command> --help` prints, by command. */
 const usages: Record<CommandName, string> = {
   serve: 'usage: authnzd serve (start the service; settings from AUTHNZD_*)',
-  init: 'usage: authnzd init (create the data dir, database, superuser and admin client, then exit)',
+  init: 'usage: authnzd init (create the data dir, database, keyring, superuser and admin client, then exit)',
   migrate: 'usage: authnzd migrate (apply the committed database migrations, then exit)',
   client: clientUsage,
   user: userUsage,

@@ -96,13 +96,16 @@ export function requireClient(req: FastifyRequest, _reply: FastifyReply, done: (
   req.server.clientAuth.authenticate(secret, at).then((client) => done(admit(req, client)), done);
 }
 
-/** Sets `req.client`, or returns the refusal. */
+/**
+ * Sets `req.client` (an authenticated client, allowed or not: the request's log line names it),
+ * and returns the refusal when the action is outside its list.
+ */
 function admit(req: FastifyRequest, client: Client | undefined): ApiError | undefined {
   if (client === undefined) return new ApiError('unauthenticated');
+  req.client = client;
   const action = req.routeOptions.config.action;
   if (action === undefined || !clientMayCall(client, action)) {
     return new ApiError('client_forbidden', `This client may not call ${action ?? 'this route'}.`);
   }
-  req.client = client;
   return undefined;
 }

@@ -253,3 +253,20 @@ t.test('migrate does not read the policy: it only brings the database schema up 
   t.match(r.stdout, /^database migrated \(sqlite\)$/m);
   t.ok(existsSync(path.join(dataDir, 'authnzd.sqlite')));
 });
+
+t.test('init creates the keyring, as serve does, and only once', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json') };
+  const init = await cli(['init'], env);
+  t.equal(init.code, 0, init.stderr);
+  t.match(init.stdout, /^keyring created$/m);
+  const list = await cli(['keys', 'list'], env);
+  t.equal(list.code, 0, list.stderr);
+  t.match(list.stdout, /^sig-\S+\tsig\t.*\tissuing\t/m, 'an issuing signing key');
+  t.match(list.stdout, /^enc-\S+\tenc\t.*\tissuing\t/m, 'an issuing encryption key');
+  const again = await cli(['init'], env);
+  t.equal(again.code, 0, again.stderr);
+  t.notMatch(again.stdout, /keyring created/, 'an existing keyring is kept');
+  t.equal((await cli(['keys', 'list'], env)).stdout.trim().split('\n').length, 3, 'still two keys');
+});

@@ -50,6 +50,10 @@ t.test('client authentication', async (t) => {
   const forbidden = await h.call('audit_query', {}, { secret });
   t.equal(forbidden.statusCode, 403, show(forbidden));
   t.equal(json(forbidden).code, 'client_forbidden');
+  // SPEC §7: the request's log line names the client, a refused one too (which client is
+  // calling outside its list is what the operator needs to know).
+  const line = h.logs.find((l) => l.msg === 'request' && l.request_id === json(forbidden).request_id);
+  t.match(line, { action: 'audit_query', status: 403, client: 'frontend' }, 'the 403 is logged with its client');
 
   const revoked = await h.app.store.clients.revokeByName('frontend', h.clock.now());
   t.ok(revoked);

@@ -115,6 +115,17 @@ t.test('logs: one line per request; no secrets; personal data only hashed', asyn
   t.type(lines[0]!.request_id, 'string');
 });
 
+t.test('logs: a login is one line too, the request line, carrying the hashed user', async (t) => {
+  const h = await specApp(t);
+  const u = await activeUser(h);
+  const res = await h.call('user_login', { session_token: await anon(h), email: u.email, password: PASSWORD }, { headers: { 'x-request-id': 'login-one-line' } });
+  t.equal(res.statusCode, 200, show(res));
+  const lines = h.logs.filter((l) => l.request_id === 'login-one-line');
+  t.equal(lines.length, 1, `one line for the request: ${JSON.stringify(lines)}`);
+  t.match(lines[0], { msg: 'request', action: 'user_login', status: 200, client: 'admin', user: String });
+  t.not(lines[0]!.user, String(u.id), 'the user id only hashed');
+});
+
 t.test('a failed query is logged without its parameters (emails, IPs, hashes)', async (t) => {
   const { DrizzleQueryError } = await import('drizzle-orm/errors');
   const { createLogger } = await import('../../src/logger.js');

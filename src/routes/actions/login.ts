@@ -55,7 +55,8 @@ export default async function loginActions(app: FastifyInstance): Promise<void> 
       const { user, token, session } = await login(app.store, app.logins, app.config, now, {
         sessionToken: b.session_token, email: b.email, password: b.password,
       }, auditContext(req));
-      req.log.info({ user: app.pii(user.id) }, 'login');
+      // The hashed user goes on the request's one log line (SPEC §7), not on a line of its own.
+      req.log = req.log.child({ user: app.pii(user.id) });
       return { user_id: user.id, role: user.role, session_token: token, expires_at: isoTime(session.expiresAt) };
     },
   });
