@@ -31,13 +31,20 @@ usage: authnzd <command> [arguments]
 Settings come from the same AUTHNZD_* environment variables as the service.
 authnzd <command> --help (or -h) prints that command's usage.`;
 
+/** serve, init and migrate take no arguments: a stray one is refused, not ignored. */
+function noArguments(command: string, args: string[]): void {
+  if (args.length > 0) throw new UsageError(`${command} takes no arguments (got "${args[0]}"; settings come from AUTHNZD_*)`);
+}
+
 /** Every command, by name. Each module owns one noun. */
 const commands = {
-  serve: async (_args, io) => {
+  serve: async (args, io) => {
+    noArguments('serve', args);
     await serve(io.env);
     return -1; // keeps running; the process exits on a signal
   },
-  init: async (_args, io) => {
+  init: async (args, io) => {
+    noArguments('init', args);
     const config = configFrom(io);
     // As `serve` does: an unusable policy is refused before the data dir is touched (a data dir
     // initialised for a policy the service will not start with is no use).
@@ -62,10 +69,13 @@ const commands = {
   },
   // Not the policy: migrate only brings the database schema up to date, which does not depend on
   // it (a deploy job may run it where the policy file is not mounted); serve checks the policy.
-  migrate: async (_args, io) => withStore(io, async (_store, config) => {
-    io.out(`database migrated (${config.databaseUrl ? 'postgres' : 'sqlite'})`);
-    return 0;
-  }),
+  migrate: async (args, io) => {
+    noArguments('migrate', args);
+    return withStore(io, async (_store, config) => {
+      io.out(`database migrated (${config.databaseUrl ? 'postgres' : 'sqlite'})`);
+      return 0;
+    });
+  },
   client,
   user,
   keys,

@@ -77,6 +77,16 @@ t.test('usage errors exit 2 with one line', async (t) => {
   const bad = await cli(['client', 'list'], { ...env, AUTHNZD_LOG_LEVEL: 'chatty' });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /AUTHNZD_LOG_LEVEL/);
+
+  // serve, init and migrate take no arguments: a stray one is refused before anything runs (a
+  // bad port here would be the error if serve went on to start).
+  const fresh = path.join(env.AUTHNZD_DATA_DIR, 'fresh');
+  for (const args of [['serve', '--bogus'], ['init', 'now'], ['migrate', '--force']]) {
+    const r = await cli(args, { AUTHNZD_DATA_DIR: fresh, AUTHNZD_PORT: 'eighty' });
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, new RegExp(`^authnzd: ${args[0]} takes no arguments \\(got "${args[1]}"[^\n]*\n$`));
+  }
+  t.notOk(existsSync(fresh), 'nothing was created');
 });
 
 t.test('<command> --help / -h prints that command\'s usage and exits 0, doing nothing else', async (t) => {
