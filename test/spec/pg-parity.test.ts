@@ -1,6 +1,6 @@
 import t from 'tap';
 import { json, show } from '../helper.js';
-import { specApp } from './util.js';
+import { activeUser, IP, login, specApp, UA } from './util.js';
 
 /*
  * Inputs the schemas accept must get the same answer on PostgreSQL as on SQLite (operations.md:
@@ -17,4 +17,28 @@ t.test('audit_query takes any time Date.parse reads, on either database', async 
     const expectEvents = field === 'since' || value.startsWith('+');
     t.equal(events.length > 0, expectEvents, `${field} ${value}: ${expectEvents ? 'every' : 'no'} event`);
   }
+});
+
+t.test('a lookup by a string holding U+0000 finds nothing (no stored value holds one), on either database', async (t) => {
+  const h = await specApp(t);
+  h.app.logins.sleep = async () => {};
+  const nul = 'bob\u0000@example.com';
+  const anonRes = await h.call('session_new', { ip_address: IP, user_agent: UA });
+  const session = json<{ session_token: string }>(anonRes).session_token;
+  const expect: [string, Record<string, unknown>, number, (b: Record<string, unknown>) => boolean][] = [
+    ['user_get', { email: nul }, 404, (b) => b.code === 'not_found'],
+    ['user_login', { session_token: session, email: nul, password: 'whatever-it-is' }, 401, (b) => b.code === 'invalid_credentials'],
+    ['user_passcheck_nosession', { email: nul, password: 'whatever-it-is' }, 200, (b) => b.ok === false && b.reason === 'invalid_credentials'],
+    ['user_resetpass_token', { email: nul }, 200, (b) => typeof b.reset_token === 'string'],
+    ['audit_query', { event: 'a\u0000b' }, 200, (b) => Array.isArray(b.events) && b.events.length === 0],
+    ['audit_query', { subject: 'a\u0000b' }, 200, (b) => Array.isArray(b.events) && b.events.length === 0],
+  ];
+  for (const [action, body, status, check] of expect) {
+    const res = await h.call(action, body);
+    t.equal(res.statusCode, status, `${action} ${JSON.stringify(body)}: ${show(res)}`);
+    t.ok(check(json(res)), `${action}: ${show(res)}`);
+  }
+  const s = await login(h, (await activeUser(h)).email);
+  const res = await h.call('revoke_apikey', { session_token: s, key_id: 'key_\u0000' });
+  t.equal(res.statusCode, 404, `revoke_apikey key_id with U+0000: ${show(res)}`);
 });
