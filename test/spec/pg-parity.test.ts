@@ -42,3 +42,13 @@ t.test('a lookup by a string holding U+0000 finds nothing (no stored value holds
   const res = await h.call('revoke_apikey', { session_token: s, key_id: 'key_\u0000' });
   t.equal(res.statusCode, 404, `revoke_apikey key_id with U+0000: ${show(res)}`);
 });
+
+t.test('session_edit calls racing on one session keep every key they set', async (t) => {
+  const h = await specApp(t);
+  const res = await h.call('session_new', { ip_address: IP, user_agent: UA, extra: { keep: true } });
+  const session = json<{ session_token: string }>(res).session_token;
+  const edits = await Promise.all(Array.from({ length: 30 }, (_, i) => h.call('session_edit', { session_token: session, extra: { [`k${i}`]: i } })));
+  t.same(edits.map((r) => r.statusCode), Array(30).fill(200));
+  const after = json<{ session: { extra: Record<string, unknown> } }>(await h.call('session_exists', { session_token: session }));
+  t.equal(Object.keys(after.session.extra).length, 31, `every key kept: ${Object.keys(after.session.extra).join(',')}`);
+});
