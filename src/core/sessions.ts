@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { ReadStamp, Store } from '../db/store.js';
+import { mergeExtra } from '../db/store/sessions.js';
 import type { AuditEvent, Session, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { ANONYMOUS_USER_ID } from './bootstrap.js';
@@ -129,18 +130,15 @@ export async function listSessions(store: Store, userId: number, now: number): P
 /** Merges `changes` into the session's `extra`; a `null` value deletes that key. */
 export async function editSession(store: Store, token: string, changes: Record<string, unknown>, now: number): Promise<{ session: Session; user: User }> {
   const { session, user } = await requireSession(store, token, now);
-  const extra: Record<string, unknown> = { ...session.extra };
-  for (const [k, v] of Object.entries(changes)) {
-    if (v === null) delete extra[k];
-    else extra[k] = v;
-  }
+  const extra = mergeExtra(session.extra, changes);
   // Each side is bounded by the body schema, but a value stored before the bound existed is not.
   if (nestsDeeperThan(extra, EXTRA_MAX_DEPTH)) {
     throw new ApiError('invalid_request', 'The merged extra would be too deep; delete the deep key with null.', {
       details: [{ path: '/extra', message: depthMessage(EXTRA_MAX_DEPTH) }],
     });
   }
-  const updated = await store.sessions.updateExtra(session.id, extra);
+  // The store merges again in one statement: edits racing on one session keep each other's keys.
+  const updated = await store.sessions.mergeExtra(session.id, changes);
   if (!updated) throw new ApiError('invalid_session');
   return { session: updated, user };
 }

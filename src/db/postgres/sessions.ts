@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, lte, ne, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte, ne, sql, type SQL } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
 import type { SessionStore } from '../store/sessions.js';
 import { insertAudit } from './audit.js';
@@ -62,8 +62,14 @@ export function pgSessionStore(db: PgDb): SessionStore {
         .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)))
         .orderBy(asc(sessions.createdAt), asc(sessions.id));
     },
-    async updateExtra(id, extra) {
-      const [row] = await db.update(sessions).set({ extra }).where(eq(sessions.id, id)).returning();
+    async mergeExtra(id, changes) {
+      // One UPDATE (top-level jsonb merge, then key removal): a read-modify-write across two
+      // statements lost keys when edits of one session raced.
+      const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== null));
+      const del = Object.keys(changes).filter((k) => changes[k] === null);
+      const [row] = await db.update(sessions)
+        .set({ extra: sql`(${sessions.extra} || ${JSON.stringify(set)}::jsonb) - array(select jsonb_array_elements_text(${JSON.stringify(del)}::jsonb))` })
+        .where(eq(sessions.id, id)).returning();
       return row;
     },
     async deleteByUser(userId, keepId, now, audit) {

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, lte, ne, sql, type SQL } from 'drizzle-orm';
 import type Database from 'better-sqlite3';
-import type { SessionStore } from '../store/sessions.js';
+import { mergeExtra, type SessionStore } from '../store/sessions.js';
 import type { Session, User } from '../types.js';
 import { auditWriter } from './audit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
@@ -100,8 +100,12 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
         .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)))
         .orderBy(asc(sessions.createdAt), asc(sessions.id)).all();
     },
-    async updateExtra(id, extra) {
-      return db.update(sessions).set({ extra }).where(eq(sessions.id, id)).returning().get();
+    async mergeExtra(id, changes) {
+      return db.transaction((tx) => {
+        const row = tx.select({ extra: sessions.extra }).from(sessions).where(eq(sessions.id, id)).get();
+        if (!row) return undefined;
+        return tx.update(sessions).set({ extra: mergeExtra(row.extra, changes) }).where(eq(sessions.id, id)).returning().get();
+      });
     },
     async deleteByUser(userId, keepId, now, audit) {
       return db.transaction((tx) => {

@@ -35,8 +35,12 @@ export interface SessionStore {
   delete(id: string, now: number, audit?: AuditEvent): Promise<boolean>;
   /** Unexpired sessions of a user, oldest first. */
   listByUser(userId: number, now: number): Promise<Session[]>;
-  /** Replaces the session's `extra`; undefined when the session does not exist. */
-  updateExtra(id: string, extra: Record<string, unknown>): Promise<Session | undefined>;
+  /**
+   * Merges `changes` into the session's `extra` in one statement (a `null` value deletes that
+   * key; see mergeExtra), so concurrent edits of one session never drop each other's keys;
+   * undefined when the session does not exist.
+   */
+  mergeExtra(id: string, changes: Record<string, unknown>): Promise<Session | undefined>;
   /** Deletes every session of the user except `keepId`; returns how many were deleted. */
   deleteByUser(userId: number, keepId: string | null, now: number, audit?: AuditEvent): Promise<number>;
   /** Deletes sessions that expired at or before `now`; returns how many. */
@@ -48,4 +52,14 @@ export interface SessionStore {
    * no longer exists: a presented session can be spent by one login only, even under a race.
    */
   rotateForLogin(oldId: string, session: NewSession, update: LoginUpdate, audit: AuditEvent): Promise<Session | undefined>;
+}
+
+/** `extra` with `changes` merged in: a key set to `null` is deleted, any other value replaces. */
+export function mergeExtra(extra: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...extra };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) delete merged[k];
+    else merged[k] = v;
+  }
+  return merged;
 }

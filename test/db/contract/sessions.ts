@@ -29,8 +29,11 @@ export function sessionsContract(t: Test, target: ContractTarget): void {
     await t.rejects(store.sessions.create(newSession(4, 999), ev('session_new')), 'the user must exist');
     t.equal((await audits(store, 'session_new')).length, 1, 'refused creates write no audit row');
 
-    t.same(await store.sessions.updateExtra('ses_1', { theme: 'dark', n: [1] }), { ...s, extra: { theme: 'dark', n: [1] } });
-    t.equal(await store.sessions.updateExtra('ses_none', {}), undefined);
+    t.same(await store.sessions.mergeExtra('ses_1', { theme: 'dark', n: [1] }), { ...s, extra: { ...s.extra, theme: 'dark', n: [1] } });
+    t.same((await store.sessions.mergeExtra('ses_1', { theme: null, lang: 'fi' }))?.extra, { ...s.extra, n: [1], lang: 'fi' }, 'null deletes a key, others merge');
+    t.equal(await store.sessions.mergeExtra('ses_none', {}), undefined);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.sessions.mergeExtra('ses_1', { [`race${i}`]: i })));
+    t.equal(Object.keys((await store.sessions.mergeExtra('ses_1', {}))!.extra).filter((k) => k.startsWith('race')).length, 20, 'racing merges keep every key');
 
     t.equal(await store.sessions.delete('ses_1', T0 + 10, ev('session_delete')), true);
     t.equal(await store.sessions.delete('ses_1', T0 + 11, ev('session_delete')), false, 'second delete');
