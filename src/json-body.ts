@@ -12,7 +12,7 @@ export function emptyBodyIsEmptyObject(v1: FastifyInstance): void {
   const parseJson = v1.getDefaultJsonParser('error', 'error');
   v1.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (body.length === 0) done(null, {});
-    else parseJson(req, body as string, (err, value) => done(err === null ? null : poisoningOr(err, body as string), value));
+    else parseJson(req, body as string, (err, value) => done(err === null ? unstorableText(body as string, value) : poisoningOr(err, body as string), value));
   });
   v1.addHook('preValidation', (req, _reply, done) => {
     // undefined only when nothing was parsed; a JSON `null` body stays null (a 400).
@@ -34,5 +34,39 @@ function poisoningOr(err: Error, body: string): Error {
   }
   return new ApiError('invalid_request', 'The body holds a "__proto__" or "constructor.prototype" property, which is refused.', {
     details: [{ path: '/', message: 'forbidden property name (__proto__ or constructor.prototype)' }],
+  });
+}
+
+/** `\u0000` or a UTF-16 surrogate escape may be in the text; only then are the values walked. */
+const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const unstorable = (s: string) => s.includes('\0') || UNPAIRED_SURROGATE.test(s);
+
+/** The JSON pointer of the first string (key or value) holding U+0000 or an unpaired surrogate. */
+function unstorablePath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return unstorable(value) ? path || '/' : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const here = `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (unstorable(k)) return here;
+    const found = unstorablePath(v, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Text holding U+0000 or an unpaired UTF-16 surrogate (`"\u0000"`, `"\ud800"`) is refused in
+ * every field: PostgreSQL can store neither, and the same request must get the same answer on
+ * either database (SQLite stored both). Raw bytes cannot make them (JSON refuses a raw control
+ * character, and invalid UTF-8 decodes to U+FFFD), so bodies without such an escape, nearly all of
+ * them, cost one scan and no walk.
+ */
+function unstorableText(body: string, value: unknown): Error | null {
+  if (!body.includes('\\u') || !SUSPECT_ESCAPE.test(body)) return null;
+  const path = unstorablePath(value, '');
+  if (path === undefined) return null;
+  return new ApiError('invalid_request', 'Text holding U+0000 or an unpaired UTF-16 surrogate is refused.', {
+    details: [{ path, message: 'must not contain U+0000 or an unpaired surrogate (\\ud800-\\udfff)' }],
   });
 }

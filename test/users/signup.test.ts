@@ -111,13 +111,14 @@ t.test('an email holding a control character is a 400 on user_new and user_edit'
   for (const email of ['nul\u0000@example.com', 'bell\u0007@example.com', 'del\u007f@example.com', 'c1\u0085x@example.com']) {
     const res = await h.call('user_new', { email, password: PASSWORD, full_name: 'X' });
     t.equal(res.statusCode, 400, `${JSON.stringify(email)}: ${show(res)}`);
-    t.same(json(res).details, [{ path: '/email', message: 'must be an email address' }]);
+    // U+0000 is refused with every other unstorable text before the email check (json-body.ts).
+    t.match(json(res), { code: 'invalid_request', details: [{ path: '/email' }] });
   }
   const id = await verifiedUser(h, 'ctl@example.com');
   const token = await loginAs(h, 'ctl@example.com');
   const edit = await h.call('user_edit', { session_token: token, target_user_id: id, update: { email: 'ctl\u0000@example.com' } });
   t.equal(edit.statusCode, 400, show(edit));
-  t.same(json(edit).details, [{ path: '/update/email', message: 'must be an email address' }]);
+  t.match(json(edit), { code: 'invalid_request', details: [{ path: '/update/email' }] });
 });
 
 t.test('user_get', async (t) => {

@@ -51,7 +51,6 @@ export function pgApiKeyStore(db: PgDb): ApiKeyStore {
       return (await forVerify.execute({ id }))[0];
     },
     async getById(id) {
-      if (id.includes('\0')) return undefined; // no text column holds U+0000: no such key
       return (await db.select().from(apiKeys).where(eq(apiKeys.id, id)))[0];
     },
     async listByUser(userId) {

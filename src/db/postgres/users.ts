@@ -65,9 +65,6 @@ export function pgUserStore(db: PgDb): UserStore {
       return (await db.select().from(users).where(eq(users.id, id)))[0];
     },
     async getByEmail(email) {
-      // A text column cannot hold U+0000, so no row matches it (PostgreSQL would refuse the
-      // parameter with 22021, a 400, where SQLite answers "no such user").
-      if (email.includes('\0')) return undefined;
       return (await db.select().from(users).where(eq(users.email, email)))[0];
     },
     async getBySystemId(systemId) {
