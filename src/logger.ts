@@ -14,7 +14,11 @@ export const redactPaths = [
 
 /** Drops driver details (SQL parameters can hold hashes) and keeps what an operator needs. */
 function errSerializer(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { message: String(err) };
+  if (!(err instanceof Error)) {
+    // Not an Error (a thrown value, a plain object): its `message` if it has one, not "[object Object]".
+    const m = (err as { message?: unknown } | null | undefined)?.message;
+    return { message: (typeof m === 'string' ? m : String(err)).split('\nparams:')[0]!.slice(0, 500) };
+  }
   const message = err.message.split('\nparams:')[0]!.slice(0, 500);
   // The stack begins with the message, parameters included: keep only the frames.
   const frames = err.stack?.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 7).join('\n');

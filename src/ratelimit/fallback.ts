@@ -94,8 +94,8 @@ export class FallbackLimiter implements Limiter {
     if (this.down || this.stopped) return;
     this.down = true;
     this.since = Date.now();
-    const message = err instanceof Error ? err.message : String(err);
-    this.log.warn({ err: { message } }, 'rate limits: Redis unreachable, counting in memory per instance');
+    // The logger's err serializer takes an Error (a plain object logged "[object Object]").
+    this.log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'rate limits: Redis unreachable, counting in memory per instance');
   }
 
   private recover(): void {

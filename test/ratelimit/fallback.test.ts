@@ -22,7 +22,9 @@ t.test('Redis down from the start: the service answers, limits hold per instance
 
   const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
   t.match(metrics.body, /^authnzd_ratelimit_redis_fallback 1$/m);
-  t.equal(h.logs.filter((l) => l.level === 40 && /Redis unreachable/.test(String(l.msg))).length, 1, 'the fallback is logged, once');
+  const warned = h.logs.filter((l) => l.level === 40 && /Redis unreachable/.test(String(l.msg)));
+  t.equal(warned.length, 1, 'the fallback is logged, once');
+  t.match(warned[0]?.err, { message: /ECONNREFUSED|^redis connection is \w+$/ }, `the line says why: ${JSON.stringify(warned[0]?.err)}`);
 });
 
 t.test('without Redis: memory limits, no warning', async (t) => {
