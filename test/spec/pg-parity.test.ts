@@ -38,7 +38,7 @@ t.test('text holding U+0000 or an unpaired surrogate is refused in every field, 
   for (const [action, body, path] of cases) {
     const res = await h.call(action, body);
     t.equal(res.statusCode, 400, `${action} ${JSON.stringify(body)}: ${show(res)}`);
-    t.match(json(res), { code: 'invalid_request', details: [{ path }] }, `${action}: names ${path}`);
+    t.match(json(res), { code: 'invalid_request', details: [{ path }] }, `${action}: names ${JSON.stringify(path)}`);
   }
   // What is storable passes: a surrogate pair (an emoji, escaped or not) and the six characters
   // backslash, u, 0, 0, 0, 0.
