@@ -28,12 +28,8 @@ export class Readiness {
   async run(): Promise<{ ok: boolean; parts: Record<string, PartState> }> {
     const parts: Record<string, PartState> = {};
     let ok = true;
-    for (const [name, check] of this.checks) {
-      try {
-        parts[name] = await check();
-      } catch {
-        parts[name] = { ok: false, error: `${name} check failed` };
-      }
+    for (const name of this.checks.keys()) {
+      parts[name] = await this.check(name);
       if (!parts[name]!.ok) ok = false;
     }
     return { ok, parts };

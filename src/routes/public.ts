@@ -1,4 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+/** The 503 of /health and /ready: the error body of SPEC §2 first (a non-2xx answer like any other), then the failing parts. */
+function unavailable(req: FastifyRequest, failing: string[], message: string) {
+  return { code: 'unavailable', message, request_id: String(req.id), status: 'unavailable', failing };
+}
 
 /** Open endpoints (no client secret): liveness, readiness, metrics and the OpenAPI document. */
 export default async function publicRoutes(app: FastifyInstance): Promise<void> {
@@ -8,7 +13,7 @@ export default async function publicRoutes(app: FastifyInstance): Promise<void> 
     const db = await app.readiness.check('database');
     if (db.ok) return { status: 'ok' };
     reply.code(503);
-    return { code: 'unavailable', message: 'The database does not answer.', request_id: String(req.id), status: 'unavailable', failing: ['database'] };
+    return unavailable(req, ['database'], 'The database does not answer.');
   });
 
   app.get('/ready', { schema: { hide: true } }, async (req, reply) => {
@@ -17,10 +22,7 @@ export default async function publicRoutes(app: FastifyInstance): Promise<void> 
     const failing = Object.entries(parts).filter(([, p]) => !p.ok).map(([name]) => name);
     const warnings = Object.fromEntries(Object.entries(parts).filter(([, p]) => p.warning).map(([n, p]) => [n, p.warning]));
     return {
-      // A 503 is a non-2xx answer like any other: the error body of SPEC §2 first.
-      ...(ok ? {} : { code: 'unavailable', message: `Not ready: ${failing.join(', ')} unusable.`, request_id: String(req.id) }),
-      status: ok ? 'ready' : 'unavailable',
-      ...(failing.length ? { failing } : {}),
+      ...(ok ? { status: 'ready' } : unavailable(req, failing, `Not ready: ${failing.join(', ')} unusable.`)),
       ...warnings,
       parts,
     };
