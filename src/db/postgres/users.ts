@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
-import { dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
+import { adminLockUnchanged, dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
 import { insertAudit } from './audit.js';
 import { uniqueViolation, type PgDb, type PgExec } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
@@ -169,10 +169,7 @@ export function pgUserStore(db: PgDb): UserStore {
       return db.transaction(async (tx) => {
         const current = await lockUser(tx, userId);
         if (!current) return undefined;
-        // Nothing to do: locking a locked user, or unlocking one under no lock and no failed-login
-        // count. An unlock lifts a temporary lock too, admin lock or not (docs/users.md).
-        const idle = locked ? current.adminLocked : !current.adminLocked && current.failedLogins === 0 && current.tempLockedUntil === null;
-        if (idle) return current;
+        if (adminLockUnchanged(current, locked)) return current;
         const [row] = locked
           ? await tx.update(users).set({ adminLocked: true, roleBeforeLock: current.role, role: lockedRole, updatedAt: now })
             .where(eq(users.id, userId)).returning()

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, isNotNull, isNull, lte, or, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
-import { dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
+import { adminLockUnchanged, dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
 import type { AuditEvent } from '../types.js';
 import { auditWriter } from './audit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
@@ -167,10 +167,7 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
       return db.transaction((tx) => {
         const current = tx.select().from(users).where(eq(users.id, userId)).get();
         if (!current) return undefined;
-        // Nothing to do: locking a locked user, or unlocking one under no lock and no failed-login
-        // count. An unlock lifts a temporary lock too, admin lock or not (docs/users.md).
-        const idle = locked ? current.adminLocked : !current.adminLocked && current.failedLogins === 0 && current.tempLockedUntil === null;
-        if (idle) return current;
+        if (adminLockUnchanged(current, locked)) return current;
         const row = locked
           ? tx.update(users).set({ adminLocked: true, roleBeforeLock: current.role, role: lockedRole, updatedAt: now })
             .where(eq(users.id, userId)).returning().get()

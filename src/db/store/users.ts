@@ -39,6 +39,15 @@ export function dropsPendingVerifications(patch: UserPatch): boolean {
   return patch.email !== undefined || patch.emailVerified !== undefined || patch.isActive === false;
 }
 
+/**
+ * The rule of `setAdminLock` for when there is nothing to do, shared by both dialects: locking a
+ * locked user, or unlocking one under no lock and with no failed-login count. An unlock lifts a
+ * temporary lock too, admin lock or not (docs/users.md).
+ */
+export function adminLockUnchanged(current: Pick<User, 'adminLocked' | 'failedLogins' | 'tempLockedUntil'>, locked: boolean): boolean {
+  return locked ? current.adminLocked : !current.adminLocked && current.failedLogins === 0 && current.tempLockedUntil === null;
+}
+
 /** True when `update` stores the given verification for the edited user (`hadLivePending`: a live one was just dropped). */
 export function storesVerification(patch: UserPatch, edited: Pick<User, 'emailVerified' | 'isActive'>, hadLivePending: boolean): boolean {
   return patch.email !== undefined && !edited.emailVerified && (edited.isActive || hadLivePending);
