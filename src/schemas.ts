@@ -22,7 +22,9 @@ export const PassedUserAgent = Type.String({
   maxLength: 16_384,
   description: 'User agent of the request (up to 16,384 characters); a key bound to a user agent never matches one longer than 1,024, the most it can be bound to',
 });
-export const UserId = Type.Integer({ minimum: 1, maximum: 2147483647, description: 'Numeric user id' });
+/** The largest user id: ids are 32-bit (PostgreSQL `integer`). */
+export const MAX_USER_ID = 2_147_483_647;
+export const UserId = Type.Integer({ minimum: 1, maximum: MAX_USER_ID, description: 'Numeric user id' });
 export const Token = Type.String({ minLength: 1, maxLength: 512 });
 export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'Email address; normalised (NFKC, trimmed, lower-cased)' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });

@@ -4,7 +4,7 @@ import { isoTime } from '../../clock.js';
 import { deleteUser, editUser, listUsers, lockUser, type AdminDeps } from '../../core/user-admin.js';
 import { createUser, getUser, verifyEmail } from '../../core/users.js';
 import type { User } from '../../db/types.js';
-import { Email, Extra, IpAddress, Password, Timestamp, Token, UserId } from '../../schemas.js';
+import { Email, Extra, IpAddress, MAX_USER_ID, Password, Timestamp, Token, UserId } from '../../schemas.js';
 import { registerAction } from '../action.js';
 import { auditContext } from './sessions.js';
 
@@ -186,9 +186,9 @@ export default async function userActions(app: FastifyInstance): Promise<void> {
     response: userSchemas.user_list.response,
     handler: async (req) => {
       const limit = req.body.limit ?? 100;
-      // User ids are 32-bit (UserId): a larger cursor is past every user, and PostgreSQL's
-      // `integer` column would refuse it as a value, so it is capped to the largest id.
-      const afterId = req.body.cursor === undefined ? 0 : Math.min(Number(req.body.cursor), 2_147_483_647);
+      // A cursor past the largest user id is past every user, and PostgreSQL's `integer` column
+      // would refuse it as a value, so it is capped to that id.
+      const afterId = req.body.cursor === undefined ? 0 : Math.min(Number(req.body.cursor), MAX_USER_ID);
       // One row more than the page tells whether another page follows (no cursor to an empty page).
       const rows = await listUsers(deps, req.body.session_token, afterId, limit + 1);
       const page = rows.slice(0, limit);
