@@ -1,9 +1,4 @@
-import type { UsageUpdate } from '../db/store/apikeys.js';
-
-/** How a flush writes: passed to the store's `recordUsage` (see its `lockWaitMs`). */
-export interface FlushOptions {
-  lockWaitMs?: number;
-}
+import type { UsageUpdate, UsageWriteOptions } from '../db/store/apikeys.js';
 
 /** Keys written per call of `write` (one transaction each); the event loop runs between calls. */
 export const USAGE_CHUNK_KEYS = 250;
@@ -22,7 +17,7 @@ export class UsageBuffer {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly write: (updates: UsageUpdate[], opts: FlushOptions) => Promise<void>,
+    private readonly write: (updates: UsageUpdate[], opts: UsageWriteOptions) => Promise<void>,
     private readonly chunkKeys = USAGE_CHUNK_KEYS,
   ) {}
 
@@ -44,7 +39,7 @@ export class UsageBuffer {
    * Writes everything recorded so far. On failure, the chunks not written yet are kept for the
    * next flush (the ones written stay written: nothing is counted twice).
    */
-  flush(opts: FlushOptions = {}): Promise<void> {
+  flush(opts: UsageWriteOptions = {}): Promise<void> {
     const run = this.flushing.then(async () => {
       if (this.pending.size === 0) return;
       const batch = [...this.pending.values()];

@@ -22,6 +22,11 @@ export interface UsageUpdate {
   lastUsedAt: number;
 }
 
+/** How `recordUsage` writes (see its `lockWaitMs`). */
+export interface UsageWriteOptions {
+  lockWaitMs?: number;
+}
+
 export type RotateRefreshResult = 'ok' | 'spent';
 
 export interface ApiKeyStore {
@@ -43,7 +48,7 @@ export interface ApiKeyStore {
    * this long instead of the usual busy timeout, then fail with the store's "busy" error (an
    * outage, `isOutage`); the caller keeps the updates and tries again soon.
    */
-  recordUsage(updates: UsageUpdate[], opts?: { lockWaitMs?: number }): Promise<void>;
+  recordUsage(updates: UsageUpdate[], opts?: UsageWriteOptions): Promise<void>;
   getRefreshToken(tokenHash: string): Promise<RefreshToken | undefined>;
   /**
    * Spends the refresh token, revokes the key it refreshed and inserts the successor key and
