@@ -12,14 +12,17 @@ export const redactPaths = [
     .flatMap((k) => [k, `*.${k}`]),
 ];
 
+/** An error message without the SQL parameters drivers append (they can hold hashes), bounded. */
+const loggedMessage = (message: string) => message.split('\nparams:')[0]!.slice(0, 500);
+
 /** Drops driver details (SQL parameters can hold hashes) and keeps what an operator needs. */
 function errSerializer(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) {
     // Not an Error (a thrown value, a plain object): its `message` if it has one, not "[object Object]".
     const m = (err as { message?: unknown } | null | undefined)?.message;
-    return { message: (typeof m === 'string' ? m : String(err)).split('\nparams:')[0]!.slice(0, 500) };
+    return { message: loggedMessage(typeof m === 'string' ? m : String(err)) };
   }
-  const message = err.message.split('\nparams:')[0]!.slice(0, 500);
+  const message = loggedMessage(err.message);
   // The stack begins with the message, parameters included: keep only the frames.
   const frames = err.stack?.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 7).join('\n');
   const cause = err.cause as { code?: unknown; message?: unknown } | undefined;

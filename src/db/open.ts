@@ -5,8 +5,6 @@ import { createPostgresStore } from './postgres/index.js';
 import { createSqliteStore } from './sqlite/index.js';
 import { firstLine, maskUrl, scrub } from './mask.js';
 
-export { maskUrl } from './mask.js';
-
 /**
  * Opens the configured database, migrated to the committed schema. A failure is rethrown as one
  * line naming the setting behind it (AUTHNZD_DATABASE_URL with its password masked, or

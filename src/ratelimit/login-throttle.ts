@@ -2,8 +2,6 @@ import { UNKNOWN_FAILURE_WINDOW_MS, type UnknownEmailFailures } from '../core/lo
 import { LOGIN_THROTTLE, accountAtIp, emailKey, ruleKey } from './end-user.js';
 import type { Limiter } from './limiter.js';
 
-export { UNKNOWN_FAILURE_WINDOW_MS };
-
 /** How long a place (account + IP) where the owner logged in stays known. */
 export const KNOWN_LOCATION_MS = 30 * 86_400_000;
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
-import { MemoryUnknownEmailFailures, type UnknownEmailFailures } from '../../src/core/login.js';
+import { MemoryUnknownEmailFailures, UNKNOWN_FAILURE_WINDOW_MS, type UnknownEmailFailures } from '../../src/core/login.js';
 import type { Limiter } from '../../src/ratelimit/limiter.js';
-import { limiterUnknownEmailFailures, UNKNOWN_FAILURE_WINDOW_MS } from '../../src/ratelimit/login-throttle.js';
+import { limiterUnknownEmailFailures } from '../../src/ratelimit/login-throttle.js';
 import { MemoryLimiter } from '../../src/ratelimit/memory.js';
 import { RedisLimiter } from '../../src/ratelimit/redis.js';
 
