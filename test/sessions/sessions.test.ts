@@ -72,6 +72,20 @@ t.test('session_delete', async (t) => {
   t.same(json(await h.call('session_delete', { session_token: s.session_token })), { deleted: false });
 });
 
+t.test('expired sessions: session_delete answers false, session_delete_user does not count them', async (t) => {
+  const h = await buildTestApp(t);
+  const short = await newSession(h, { user_id: SUPERUSER_ID, expires_in: 60 });
+  const short2 = await newSession(h, { user_id: SUPERUSER_ID, expires_in: 60 });
+  await newSession(h, { user_id: SUPERUSER_ID, expires_in: 3600 });
+  h.clock.advance(61);
+  t.equal(json<{ sessions: unknown[] }>(await h.call('session_list', { user_id: SUPERUSER_ID })).sessions.length, 1, 'one live session');
+  const del = await h.call('session_delete', { session_token: short.session_token });
+  t.same(json(del), { deleted: false }, show(del));
+  const all = await h.call('session_delete_user', { user_id: SUPERUSER_ID });
+  t.same(json(all), { deleted: 1 }, `the count matches what session_list showed: ${show(all)}`);
+  t.same(json(await h.call('session_exists', { session_token: short2.session_token })), { exists: false, reason: 'unknown' }, 'the expired session is gone');
+});
+
 t.test('session_delete_user with and without a kept session; session_list', async (t) => {
   const h = await buildTestApp(t);
   const tokens = [];

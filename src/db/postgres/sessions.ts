@@ -18,6 +18,17 @@ export async function deleteSessionsWhere(tx: PgExec, where: SQL, now: number, r
   return deleted.length;
 }
 
+/**
+ * Ends the sessions matching `where` and returns how many were live (unexpired at `now`). The
+ * expired ones are removed as the expiry purge would remove them: they no longer count as
+ * sessions (session_exists says `expired`, session_list leaves them out).
+ */
+async function endSessionsWhere(tx: PgExec, where: SQL, now: number): Promise<number> {
+  const live = await deleteSessionsWhere(tx, and(where, gt(sessions.expiresAt, now))!, now);
+  await deleteSessionsWhere(tx, and(where, lte(sessions.expiresAt, now))!, now, 'session_expired');
+  return live;
+}
+
 /** Revokes every live API key of the user. Call inside the caller's transaction. */
 export async function revokeUserKeys(tx: PgExec, userId: number, now: number, reason: string): Promise<number> {
   const rows = await tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
@@ -51,7 +62,7 @@ export function pgSessionStore(db: PgDb): SessionStore {
     },
     async delete(id, now, audit) {
       return db.transaction(async (tx) => {
-        const n = await deleteSessionsWhere(tx, eq(sessions.id, id), now);
+        const n = await endSessionsWhere(tx, eq(sessions.id, id), now);
         if (n === 0) return false;
         if (audit) await insertAudit(tx, audit, now);
         return true;
@@ -75,7 +86,7 @@ export function pgSessionStore(db: PgDb): SessionStore {
     async deleteByUser(userId, keepId, now, audit) {
       return db.transaction(async (tx) => {
         const where = keepId === null ? eq(sessions.userId, userId) : and(eq(sessions.userId, userId), ne(sessions.id, keepId))!;
-        const n = await deleteSessionsWhere(tx, where, now);
+        const n = await endSessionsWhere(tx, where, now);
         if (audit) await insertAudit(tx, { ...audit, details: { ...audit.details, deleted: n } }, now);
         return n;
       });

@@ -18,6 +18,17 @@ export function deleteSessionsWhere(tx: SqliteDb, where: SQL, now: number, reaso
   return tx.delete(sessions).where(where).run().changes;
 }
 
+/**
+ * Ends the sessions matching `where` and returns how many were live (unexpired at `now`). The
+ * expired ones are removed as the expiry purge would remove them: they no longer count as
+ * sessions (session_exists says `expired`, session_list leaves them out).
+ */
+function endSessionsWhere(tx: SqliteDb, where: SQL, now: number): number {
+  const live = deleteSessionsWhere(tx, and(where, gt(sessions.expiresAt, now))!, now);
+  deleteSessionsWhere(tx, and(where, lte(sessions.expiresAt, now))!, now, 'session_expired');
+  return live;
+}
+
 /** Revokes every live API key of the user. Call inside the caller's transaction. */
 export function revokeUserKeys(tx: SqliteDb, userId: number, now: number, reason: string): number {
   return tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
@@ -89,7 +100,7 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
     },
     async delete(id, now, audit) {
       return db.transaction((tx) => {
-        const n = deleteSessionsWhere(tx, eq(sessions.id, id), now);
+        const n = endSessionsWhere(tx, eq(sessions.id, id), now);
         if (n === 0) return false;
         if (audit) writeAudit(audit, now);
         return true;
@@ -110,7 +121,7 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
     async deleteByUser(userId, keepId, now, audit) {
       return db.transaction((tx) => {
         const where = keepId === null ? eq(sessions.userId, userId) : and(eq(sessions.userId, userId), ne(sessions.id, keepId))!;
-        const n = deleteSessionsWhere(tx, where, now);
+        const n = endSessionsWhere(tx, where, now);
         if (audit) writeAudit({ ...audit, details: { ...audit.details, deleted: n } }, now);
         return n;
       });

@@ -31,7 +31,10 @@ export interface SessionStore {
    * exists): the read of every session-bound action (`findSession`) and of its rate-limit hook.
    */
   getWithUserByTokenHash(tokenHash: string, at?: ReadStamp): Promise<{ session: Session; user: User | undefined } | undefined>;
-  /** Deletes the session (and revokes its session-bound API keys). False if it did not exist. */
+  /**
+   * Deletes the session (and revokes its session-bound API keys). False if it did not exist or
+   * had expired (an expired session is removed all the same, without an audit row).
+   */
   delete(id: string, now: number, audit?: AuditEvent): Promise<boolean>;
   /** Unexpired sessions of a user, oldest first. */
   listByUser(userId: number, now: number): Promise<Session[]>;
@@ -41,7 +44,10 @@ export interface SessionStore {
    * undefined when the session does not exist.
    */
   mergeExtra(id: string, changes: Record<string, unknown>): Promise<Session | undefined>;
-  /** Deletes every session of the user except `keepId`; returns how many were deleted. */
+  /**
+   * Deletes every session of the user except `keepId`; returns how many unexpired sessions were
+   * ended (the ones listByUser showed). Expired ones are removed too, and not counted.
+   */
   deleteByUser(userId: number, keepId: string | null, now: number, audit?: AuditEvent): Promise<number>;
   /** Deletes sessions that expired at or before `now`; returns how many. */
   purgeExpired(now: number): Promise<number>;

@@ -42,6 +42,21 @@ export function sessionsContract(t: Test, target: ContractTarget): void {
     t.equal((await audits(store, 'session_delete')).length, 1, 'one audit row per effective delete');
   });
 
+  t.test('sessions: an expired session is removed but not counted as deleted', async (t) => {
+    const { store } = await target.fresh(t);
+    const u = await store.users.create(newUser(1));
+    await store.sessions.create(newSession('live', u.id, { expiresAt: T0 + 100 }));
+    await store.sessions.create(newSession('gone', u.id, { expiresAt: T0 + 5 }));
+    await store.sessions.create(newSession('gone2', u.id, { expiresAt: T0 + 5 }));
+    t.equal(await store.sessions.delete('ses_gone2', T0 + 6, ev('session_delete')), false, 'an expired session was not live');
+    t.equal(await store.sessions.getByTokenHash('hash-session-gone2'), undefined, 'its row is removed all the same');
+    t.equal((await audits(store, 'session_delete')).length, 0, 'no audit row: nothing live ended');
+    t.equal(await store.sessions.deleteByUser(u.id, null, T0 + 6, ev('logout_all')), 1, 'only the live session counts');
+    t.match(await audits(store, 'logout_all'), [{ details: { deleted: 1 } }]);
+    t.equal(await store.sessions.getByTokenHash('hash-session-gone'), undefined, 'the expired one is removed too');
+    t.equal(await store.sessions.purgeExpired(T0 + 6), 0, 'nothing left to purge');
+  });
+
   t.test('sessions: by user, expiry purge, login rotation', async (t) => {
     const { store } = await target.fresh(t);
     const u = await store.users.create(newUser(1));
