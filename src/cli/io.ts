@@ -36,7 +36,7 @@ export async function withStore<T>(io: CliIo, fn: (store: Store, config: Config)
 
 export const now = () => systemClock.now();
 
-/** `--name value` / `--name=value` options and positional arguments. */
+/** `--name value` / `--name=value` options (each at most once) and positional arguments. */
 export function parseArgs(args: string[], flags: string[]): { positional: string[]; options: Record<string, string> } {
   const positional: string[] = [];
   const options: Record<string, string> = {};
@@ -50,6 +50,9 @@ export function parseArgs(args: string[], flags: string[]): { positional: string
     if (!flags.includes(name)) throw new UsageError(`unknown option --${name}`);
     const value = inline ?? args[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    // Which of two values was meant is a guess (two --actions lists: the narrower or the
+    // wider?); an auth tool does not guess.
+    if (Object.hasOwn(options, name)) throw new UsageError(`--${name} given more than once`);
     options[name] = value;
   }
   return { positional, options };

@@ -74,6 +74,14 @@ t.test('usage errors exit 2 with one line', async (t) => {
     t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.match(r.stderr, /^authnzd: [^\n]+\n$/);
   }
+  // An option given twice is ambiguous (which action list did the operator mean?): refused,
+  // and no client is made.
+  for (const args of [['client', 'add', 'x', '--actions', 'session_new', '--actions', '*'], ['client', 'add', 'x', '--actions=*', '--actions=session_new']]) {
+    const r = await cli(args, env);
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, /^authnzd: --actions given more than once\n$/);
+  }
+  t.equal((await cli(['client', 'list'], env)).stdout.trim(), '', 'no client was made');
   const bad = await cli(['client', 'list'], { ...env, AUTHNZD_LOG_LEVEL: 'chatty' });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /AUTHNZD_LOG_LEVEL/);
