@@ -100,6 +100,16 @@ function secret(env: Env, name: string, minLength: number): string | undefined {
   return raw;
 }
 
+/**
+ * Bounds of an AUTHNZD_RATE_LIMITS rule. Beyond them the counters break: Redis refuses the
+ * expiry of a window of 1e300 s (every hit of the action failed, and the instance fell back to
+ * memory as if Redis were down), and headers came out as `retry-after: 1e+300`.
+ */
+export const MAX_RATE_LIMIT_MAX = 1_000_000_000;
+export const MAX_RATE_LIMIT_WINDOW = 10 * 365 * 86400; // 10 years, as AUTHNZD_SESSION_TTL
+
+const inRange = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
 export function parseRateLimits(raw: string | undefined, name = 'AUTHNZD_RATE_LIMITS'): RateLimitOverrides | undefined {
   if (raw === undefined) return undefined;
   if (raw === 'off') return 'off';
@@ -120,8 +130,10 @@ export function parseRateLimits(raw: string | undefined, name = 'AUTHNZD_RATE_LI
     }
     const r = rule as Partial<RateLimitRule> | null;
     const ok = typeof r === 'object' && r !== null && Object.keys(r).every((k) => k === 'max' || k === 'window') &&
-      Number.isInteger(r.max) && (r.max as number) > 0 && Number.isInteger(r.window) && (r.window as number) > 0;
-    if (!ok) throw new ConfigError(name, `"${action}" must be {"max": <positive integer>, "window": <positive seconds>}`);
+      inRange(r.max, 1, MAX_RATE_LIMIT_MAX) && inRange(r.window, 1, MAX_RATE_LIMIT_WINDOW);
+    if (!ok) {
+      throw new ConfigError(name, `"${action}" must be {"max": <integer 1–${MAX_RATE_LIMIT_MAX}>, "window": <seconds 1–${MAX_RATE_LIMIT_WINDOW}>}`);
+    }
     out[action] = { max: r!.max as number, window: r!.window as number };
   }
   return out;

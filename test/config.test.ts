@@ -29,6 +29,13 @@ t.test('every bad setting is named in one line', async (t) => {
     [{ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 0, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 10}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_RATE_LIMITS: '{"not_an_action": {"max": 5, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
+    // Past these the counters break: Redis refused every hit of the action (PEXPIRE out of range),
+    // which sent the whole instance to its in-memory fallback ("Redis unreachable"), and the
+    // headers read `retry-after: 1e+300`.
+    [{ AUTHNZD_RATE_LIMITS: '{"session_list": {"max": 2, "window": 1e300}}' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_RATE_LIMITS: '{"session_list": {"max": 2, "window": 315360001}}' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_RATE_LIMITS: '{"session_list": {"max": 1e300, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
+    [{ AUTHNZD_RATE_LIMITS: '{"session_list": {"max": 1000000001, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'short' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
     [{ AUTHNZD_ADMIN_EMAIL: 'nobody' }, 'AUTHNZD_ADMIN_EMAIL'],
     [{ AUTHNZD_ADMIN_PASSWORD: 'short' }, 'AUTHNZD_ADMIN_PASSWORD'],
@@ -95,6 +102,9 @@ t.test('rate limit overrides are parsed, and "off" is accepted', async (t) => {
   t.same(loadConfig({ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 100000, "window": 60}}' }).rateLimits,
     { verify_apikey: { max: 100000, window: 60 } });
   t.equal(loadConfig({ AUTHNZD_RATE_LIMITS: 'off' }).rateLimits, 'off');
+  // The bounds themselves (docs/configuration.md): up to 1,000,000,000 calls, windows up to 10 years.
+  t.same(loadConfig({ AUTHNZD_RATE_LIMITS: '{"verify_apikey": {"max": 1000000000, "window": 315360000}}' }).rateLimits,
+    { verify_apikey: { max: 1_000_000_000, window: 315_360_000 } });
 });
 
 t.test('AUTHNZD_RATE_LIMITS naming an action that does not exist is a configuration error', async (t) => {
