@@ -126,7 +126,8 @@ export function parseRateLimits(raw: string | undefined, name = 'AUTHNZD_RATE_LI
   for (const [action, rule] of Object.entries(value)) {
     // A misspelt action would leave the limit meant for it at its default, unnoticed.
     if (!isActionName(action)) {
-      throw new ConfigError(name, `"${action.slice(0, 64)}" is not an action (the actions are: ${actionNames.join(', ')})`);
+      // Quoted as JSON: a line break or escape sequence in the name stays on the one line.
+      throw new ConfigError(name, `${JSON.stringify(action.slice(0, 64))} is not an action (the actions are: ${actionNames.join(', ')})`);
     }
     const r = rule as Partial<RateLimitRule> | null;
     const ok = typeof r === 'object' && r !== null && Object.keys(r).every((k) => k === 'max' || k === 'window') &&

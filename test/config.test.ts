@@ -121,6 +121,18 @@ t.test('AUTHNZD_RATE_LIMITS naming an action that does not exist is a configurat
       t.notMatch(message, /\n/, 'one line');
     }
   }
+  // A name holding a line break or an escape sequence is shown escaped: still one line.
+  for (const name of ['verify\napikey', 'x\u001b[2Jy']) {
+    try {
+      loadConfig({ AUTHNZD_RATE_LIMITS: JSON.stringify({ [name]: { max: 5, window: 60 } }) });
+      t.fail(`${JSON.stringify(name)} should be refused`);
+    } catch (err) {
+      const message = (err as Error).message;
+      t.match(message, /^AUTHNZD_RATE_LIMITS: /, message);
+      t.notMatch(message, /[\n\r\u001b]/, `one line, no control character: ${JSON.stringify(message)}`);
+      t.ok(message.includes(JSON.stringify(name)), `names it escaped: ${message}`);
+    }
+  }
   // Every action of the service can be overridden.
   const all = Object.fromEntries(actionNames.map((a) => [a, { max: 7, window: 60 }]));
   t.same(loadConfig({ AUTHNZD_RATE_LIMITS: JSON.stringify(all) }).rateLimits, all);
