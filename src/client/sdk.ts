@@ -96,10 +96,29 @@ function headerSafeSecret(secret: unknown): string {
   return s;
 }
 
+/**
+ * The base URL without trailing slashes. A URL with credentials (`user:password@`) is refused at
+ * construction: fetch refuses it on every call with a message quoting the whole URL, password
+ * included, which then reached callers' logs.
+ */
+function baseUrl(url: unknown): string {
+  if (typeof url !== 'string') throw new TypeError('createClient: url must be a string');
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url); // not URL.parse: package.json allows Node 20.12, which lacks it
+  } catch {
+    parsed = undefined; // fetch reports an unusable URL on the call, as before
+  }
+  if (parsed !== undefined && (parsed.username !== '' || parsed.password !== '')) {
+    throw new TypeError('createClient: url must not include credentials (user:password@), which fetch cannot send; the URL is not shown');
+  }
+  return url.replace(/\/+$/, '');
+}
+
 export function createClient(opts: ClientOptions): AuthnzdClient {
   const clientSecret = headerSafeSecret(opts.clientSecret);
+  const base = baseUrl(opts.url);
   const doFetch = opts.fetch ?? globalThis.fetch;
-  const base = opts.url.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? 5000;
 
   async function call(action: string, body: Json, callOpts: CallOptions = {}): Promise<Json> {

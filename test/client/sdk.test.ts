@@ -103,3 +103,19 @@ t.test('a client secret that cannot be sent as a header is refused by createClie
   await createClient({ url: 'http://authnzd.test', clientSecret: ` ${ADMIN_SECRET}\n`, fetch: capture }).policyGet({});
   t.equal(sent, `Bearer ${ADMIN_SECRET}`);
 });
+
+t.test('a url with credentials is refused by createClient, without showing them', async (t) => {
+  // fetch refuses such a URL on every call, quoting it whole ("Request cannot be constructed from
+  // a URL that includes credentials: http://svc:<password>@…"), and the Fastify plugin logged it.
+  const headersChecked = (async (input: string | URL | Request) => {
+    void new Request(input);
+    return new Response('{}', { status: 200 });
+  }) as typeof fetch;
+  for (const url of ['http://svc:hunter2-PASSWORD@authnzd.test', 'http://PASSWORD@authnzd.test']) {
+    const got = await (async () => createClient({ url, clientSecret: ADMIN_SECRET, fetch: headersChecked }).policyGet({}))()
+      .then((v) => ({ resolved: v }), (e: unknown) => e);
+    t.ok(got instanceof TypeError, `${url}: a TypeError: ${String(got)}`);
+    t.match(String((got as Error).message), /createClient: url/, `${url}: names the option`);
+    t.notOk(String((got as Error).message).includes('PASSWORD'), `${url}: the credentials are not in the message`);
+  }
+});
