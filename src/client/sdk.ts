@@ -80,15 +80,51 @@ function retryAfterOf(res: Response): number | undefined {
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
+/**
+ * The secret as it can go into `Authorization: Bearer …`, surrounding whitespace dropped (a secret
+ * file's trailing newline, which fetch dropped as well). A secret that fetch would refuse (a line
+ * break, NUL or character above U+00FF inside it) or an empty one is refused here, at
+ * construction: fetch's own refusal quotes the whole header value, secret included, in its
+ * message, which then reached callers' logs (the Fastify plugin logs the verify call's error).
+ */
+function headerSafeSecret(secret: unknown): string {
+  const s = typeof secret === 'string' ? secret.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '') : '';
+  if (s === '') throw new TypeError('createClient: clientSecret is missing or empty');
+  if (/[\0\r\n]|[^\u0000-\u00ff]/.test(s)) {
+    throw new TypeError('createClient: clientSecret cannot be sent in an HTTP header (it holds a line break, a NUL or a character above U+00FF); the secret is not shown');
+  }
+  return s;
+}
+
+/**
+ * The base URL without trailing slashes. A URL with credentials (`user:password@`) is refused at
+ * construction: fetch refuses it on every call with a message quoting the whole URL, password
+ * included, which then reached callers' logs.
+ */
+function baseUrl(url: unknown): string {
+  if (typeof url !== 'string') throw new TypeError('createClient: url must be a string');
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url); // not URL.parse: package.json allows Node 20.12, which lacks it
+  } catch {
+    parsed = undefined; // fetch reports an unusable URL on the call, as before
+  }
+  if (parsed !== undefined && (parsed.username !== '' || parsed.password !== '')) {
+    throw new TypeError('createClient: url must not include credentials (user:password@), which fetch cannot send; the URL is not shown');
+  }
+  return url.replace(/\/+$/, '');
+}
+
 export function createClient(opts: ClientOptions): AuthnzdClient {
+  const clientSecret = headerSafeSecret(opts.clientSecret);
+  const base = baseUrl(opts.url);
   const doFetch = opts.fetch ?? globalThis.fetch;
-  const base = opts.url.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? 5000;
 
   async function call(action: string, body: Json, callOpts: CallOptions = {}): Promise<Json> {
     if (!/^[a-z_]+$/.test(action)) throw new TypeError(`not an action name: ${action}`);
     const headers: Record<string, string> = {
-      authorization: `Bearer ${opts.clientSecret}`,
+      authorization: `Bearer ${clientSecret}`,
       'content-type': 'application/json',
     };
     if (callOpts.requestId) headers['x-request-id'] = callOpts.requestId;

@@ -81,3 +81,41 @@ t.test('AuthnzdError carries Retry-After in seconds when the service sent one', 
   const dated = createClient({ url: 'http://authnzd.test', clientSecret: ADMIN_SECRET, fetch: answering(429, body, { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }) });
   t.match(await dated.policyGet({}).catch((e: unknown) => e), { status: 429, retryAfter: undefined }, 'only delta-seconds are read');
 });
+
+t.test('a client secret that cannot be sent as a header is refused by createClient, without showing it', async (t) => {
+  // fetch's own refusal ("Headers.append: \"Bearer <secret>\" is an invalid header value.")
+  // quoted the whole secret, and the Fastify plugin logged that message on every request.
+  for (const secret of ['azc_line\nbreak-SECRET-0123456789', 'azc_cr\rSECRET-0123456789', 'azc_nul\0SECRET-0123456789', 'azc_wide\u0100SECRET-0123456789', '', '  \n']) {
+    // This fetch builds the headers as undici does, so it throws what undici throws.
+    const headersChecked = (async (_input: string | URL | Request, init?: RequestInit) => new Response(JSON.stringify({ n: [...new Headers(init?.headers)].length }), { status: 200 })) as typeof fetch;
+    const got = await (async () => createClient({ url: 'http://authnzd.test', clientSecret: secret, fetch: headersChecked }).policyGet({}))()
+      .then((v) => ({ resolved: v }), (e: unknown) => e);
+    t.ok(got instanceof TypeError, `${JSON.stringify(secret)}: a TypeError: ${String(got)}`);
+    t.match(String((got as Error).message), /clientSecret/, `${JSON.stringify(secret)}: names the option`);
+    if (secret.trim() !== '') t.notOk(String((got as Error).message).includes('SECRET'), `${JSON.stringify(secret)}: the secret is not in the message`);
+  }
+  // Surrounding whitespace (a trailing newline read from a secret file) is dropped, as fetch did.
+  let sent: string | null = null;
+  const capture = (async (_input: string | URL | Request, init?: RequestInit) => {
+    sent = new Headers(init?.headers).get('authorization');
+    return new Response('{"ok":true}', { status: 200 });
+  }) as typeof fetch;
+  await createClient({ url: 'http://authnzd.test', clientSecret: ` ${ADMIN_SECRET}\n`, fetch: capture }).policyGet({});
+  t.equal(sent, `Bearer ${ADMIN_SECRET}`);
+});
+
+t.test('a url with credentials is refused by createClient, without showing them', async (t) => {
+  // fetch refuses such a URL on every call, quoting it whole ("Request cannot be constructed from
+  // a URL that includes credentials: http://svc:<password>@…"), and the Fastify plugin logged it.
+  const headersChecked = (async (input: string | URL | Request) => {
+    void new Request(input);
+    return new Response('{}', { status: 200 });
+  }) as typeof fetch;
+  for (const url of ['http://svc:hunter2-PASSWORD@authnzd.test', 'http://PASSWORD@authnzd.test']) {
+    const got = await (async () => createClient({ url, clientSecret: ADMIN_SECRET, fetch: headersChecked }).policyGet({}))()
+      .then((v) => ({ resolved: v }), (e: unknown) => e);
+    t.ok(got instanceof TypeError, `${url}: a TypeError: ${String(got)}`);
+    t.match(String((got as Error).message), /createClient: url/, `${url}: names the option`);
+    t.notOk(String((got as Error).message).includes('PASSWORD'), `${url}: the credentials are not in the message`);
+  }
+});
