@@ -101,6 +101,19 @@ function secret(env: Env, name: string, minLength: number): string | undefined {
 }
 
 /**
+ * A client secret: clients send it as `Authorization: Bearer <secret>`, one token of visible
+ * ASCII. One with a space, a control character or a non-ASCII character could never
+ * authenticate, so it is refused here rather than made into a client nobody can use.
+ */
+function bearerSecret(env: Env, name: string, minLength: number): string | undefined {
+  const raw = secret(env, name, minLength);
+  if (raw !== undefined && !/^[!-~]+$/.test(raw)) {
+    throw new ConfigError(name, 'must be visible ASCII without spaces (it is sent as an HTTP bearer token); the value is not shown');
+  }
+  return raw;
+}
+
+/**
  * Bounds of an AUTHNZD_RATE_LIMITS rule. Beyond them the counters break: Redis refuses the
  * expiry of a window of 1e300 s (every hit of the action failed, and the instance fell back to
  * memory as if Redis were down), and headers came out as `retry-after: 1e+300`.
@@ -196,7 +209,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     databaseUrl: url(env, 'AUTHNZD_DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'AUTHNZD_REDIS_URL', ['redis:', 'rediss:']),
     permissionsPath: path.resolve(cwd, str(env, 'AUTHNZD_PERMISSIONS') ?? './permissions.json'),
-    bootstrapClientSecret: secret(env, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 24),
+    bootstrapClientSecret: bearerSecret(env, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 24),
     adminEmail,
     adminPassword: secret(env, 'AUTHNZD_ADMIN_PASSWORD', 12),
     piiSalt: secret(env, 'AUTHNZD_PII_SALT', 16),

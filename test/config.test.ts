@@ -37,6 +37,12 @@ t.test('every bad setting is named in one line', async (t) => {
     [{ AUTHNZD_RATE_LIMITS: '{"session_list": {"max": 1e300, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_RATE_LIMITS: '{"session_list": {"max": 1000000001, "window": 60}}' }, 'AUTHNZD_RATE_LIMITS'],
     [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'short' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
+    // A client sends its secret as `Authorization: Bearer <secret>`, one token of visible ASCII:
+    // a secret with a space, a line break or a non-ASCII character made an admin client no
+    // request could authenticate as.
+    [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'correct horse battery staple' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
+    [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'abcdefghijklmnopqrstuvwxyz\n' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
+    [{ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: 'abcdefghijklmnopqrstuvwxyzé' }, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET'],
     [{ AUTHNZD_ADMIN_EMAIL: 'nobody' }, 'AUTHNZD_ADMIN_EMAIL'],
     [{ AUTHNZD_ADMIN_PASSWORD: 'short' }, 'AUTHNZD_ADMIN_PASSWORD'],
     [{ AUTHNZD_KEY_ENCRYPTION_KEY: 'too-short' }, 'AUTHNZD_KEY_ENCRYPTION_KEY'],
@@ -87,6 +93,11 @@ t.test('AUTHNZD_HOST takes IPv4, IPv6 (bare or in brackets) and host names', asy
   for (const [raw, host] of good) t.equal(loadConfig({ AUTHNZD_HOST: raw }).host, host, raw);
   t.equal(loadConfig({ AUTHNZD_PORT: '0' }).port, 0, 'port 0: any free port');
   t.equal(loadConfig({ AUTHNZD_PORT: '65535' }).port, 65535);
+});
+
+t.test('a bootstrap client secret of visible ASCII is taken as given', async (t) => {
+  const secret = 'A-z0_9.~+/=!#$%&*?@^|' + 'x'.repeat(8);
+  t.equal(loadConfig({ AUTHNZD_BOOTSTRAP_CLIENT_SECRET: secret }).bootstrapClientSecret, secret);
 });
 
 t.test('secrets are never echoed in configuration errors', async (t) => {
