@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { normalizeIP } from '@fastify/rate-limit';
 import { normaliseEmail } from '../core/email.js';
+import type { KeyedDigest } from '../core/pii.js';
 
 /**
  * Strict limits per end user, on the actions that create accounts, check passwords or hand out
@@ -80,36 +80,48 @@ export interface Subjects {
   sessionUser?: number;
 }
 
-/** Keys never hold raw personal data: emails and IPs are hashed (the same on every instance). */
-function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
-}
+/** Purpose of the keyed digest (core/pii.ts: KeyedDigest) of emails and IPs in counter keys. */
+export const LIMITER_KEY_DIGEST = 'rate-limit';
 
-/** IPv6 addresses count per /64 (one subscriber's block), IPv4-mapped ones as IPv4. */
-function ipKey(ip: string): string {
-  return digest(normalizeIP(ip, 64));
-}
+/**
+ * Counter keys of the end-user limits. They never hold personal data: emails and IPs appear as
+ * keyed digests (HMAC with AUTHNZD_PII_SALT, which every instance of a deployment shares, so they
+ * count together). A plain hash would not do: every IPv4 address, and most emails, can be hashed
+ * by anyone who reads Redis or a memory dump, and matched.
+ */
+export class LimiterKeys {
+  constructor(private readonly keyed: KeyedDigest) {}
 
-/** One account at one place: the subject of the login throttle and of known locations. */
-/** An email as a limiter key: a digest of its normal form (no address in Redis or in memory dumps). */
-export function emailKey(email: string): string {
-  return digest(normaliseEmail(email));
-}
+  private digest(value: string): string {
+    return this.keyed(LIMITER_KEY_DIGEST, value).slice(0, 22);
+  }
 
-export function accountAtIp(email: string, ip: string): string {
-  return emailKey(email) + ':' + ipKey(ip);
-}
+  /** IPv6 addresses count per /64 (one subscriber's block), IPv4-mapped ones as IPv4. */
+  ip(ip: string): string {
+    return this.digest(normalizeIP(ip, 64));
+  }
 
-/** The counter key of `rule` for this request, or undefined when the request lacks its subject. */
-export function ruleKey(action: string, rule: EndUserRule, s: Subjects): string | undefined {
-  const base = `user:${action}:${rule.by}:`;
-  switch (rule.by) {
-    case 'ip': return s.ip === undefined ? undefined : base + ipKey(s.ip);
-    case 'session_ip': return s.sessionIp === undefined ? undefined : base + ipKey(s.sessionIp);
-    case 'email': return s.email === undefined ? undefined : base + emailKey(s.email);
-    case 'user': return s.user === undefined ? undefined : base + String(s.user);
-    case 'session_user': return s.sessionUser === undefined ? undefined : base + String(s.sessionUser);
-    case 'email_session_ip':
-      return s.email === undefined || s.sessionIp === undefined ? undefined : base + accountAtIp(s.email, s.sessionIp);
+  /** An email by its normal form. */
+  email(email: string): string {
+    return this.digest(normaliseEmail(email));
+  }
+
+  /** One account at one place: the subject of the login throttle and of known locations. */
+  accountAtIp(email: string, ip: string): string {
+    return this.email(email) + ':' + this.ip(ip);
+  }
+
+  /** The counter key of `rule` for this request, or undefined when the request lacks its subject. */
+  rule(action: string, rule: EndUserRule, s: Subjects): string | undefined {
+    const base = `user:${action}:${rule.by}:`;
+    switch (rule.by) {
+      case 'ip': return s.ip === undefined ? undefined : base + this.ip(s.ip);
+      case 'session_ip': return s.sessionIp === undefined ? undefined : base + this.ip(s.sessionIp);
+      case 'email': return s.email === undefined ? undefined : base + this.email(s.email);
+      case 'user': return s.user === undefined ? undefined : base + String(s.user);
+      case 'session_user': return s.sessionUser === undefined ? undefined : base + String(s.sessionUser);
+      case 'email_session_ip':
+        return s.email === undefined || s.sessionIp === undefined ? undefined : base + this.accountAtIp(s.email, s.sessionIp);
+    }
   }
 }

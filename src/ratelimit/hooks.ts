@@ -5,7 +5,7 @@ import { hashToken } from '../core/tokens.js';
 import type { ReadStamp } from '../db/store.js';
 import { ApiError } from '../errors.js';
 import { clientLimit, fallbackClientLimit } from './defaults.js';
-import { endUserLimits, ruleKey, type EndUserRule, type Subjects } from './end-user.js';
+import { endUserLimits, LimiterKeys, type EndUserRule, type Subjects } from './end-user.js';
 import type { LimitResult, Limiter } from './limiter.js';
 import { limiterUnknownEmailFailures, loginThrottle } from './login-throttle.js';
 
@@ -29,6 +29,7 @@ export default fp(async (v1: FastifyInstance) => {
   const { config, limiter, clock } = v1;
   const overrides = config.rateLimits;
   if (overrides === 'off') return;
+  const keys = new LimiterKeys(v1.keyedDigest);
 
   // Each action route gets its limit as numbers (registered before the plugin, this onRoute hook
   // runs first): @fastify/rate-limit awaits `max` and `timeWindow` on every request when they are
@@ -52,11 +53,11 @@ export default fp(async (v1: FastifyInstance) => {
 
   // Lockout abuse: the temporary lock spares places the owner logged in from (login-throttle.ts).
   if (v1.hasDecorator('logins')) {
-    v1.logins.knownLocation = (email, ip) => loginThrottle.isKnownLocation(limiter, email, ip, clock.now());
+    v1.logins.knownLocation = (email, ip) => loginThrottle.isKnownLocation(limiter, keys, email, ip, clock.now());
     // With Redis, unknown emails' failures are counted there, next to the other login counters;
     // without it they stay in the database (plugins/sessions.ts), which a restart does not empty
     // (this instance's in-memory limiter would: a known account's lock survives a restart).
-    if (config.redisUrl !== undefined) v1.logins.unknownFailures = limiterUnknownEmailFailures(limiter);
+    if (config.redisUrl !== undefined) v1.logins.unknownFailures = limiterUnknownEmailFailures(limiter, keys);
   }
 
   v1.decorateRequest('rateLimitOnSuccess', undefined);
@@ -78,7 +79,7 @@ export default fp(async (v1: FastifyInstance) => {
     const subjects = await subjectsOf(v1, req.body, req.readStamp);
     const resets: string[] = [];
     for (const r of rules) {
-      const key = ruleKey(action, r, subjects);
+      const key = keys.rule(action, r, subjects);
       if (key === undefined) continue;
       const result = await limiter.hit(key, r.max, r.window * 1000, clock.now());
       if (!result.allowed) refuse(reply, result);
@@ -93,7 +94,7 @@ export default fp(async (v1: FastifyInstance) => {
 
   async function recordSuccess(after: NonNullable<FastifyRequest['rateLimitOnSuccess']>): Promise<void> {
     for (const key of after.resets) await limiter.reset(key);
-    if (after.login) await loginThrottle.succeeded(limiter, after.login.email, after.login.ip, clock.now());
+    if (after.login) await loginThrottle.succeeded(limiter, keys, after.login.email, after.login.ip, clock.now());
   }
 }, { name: 'rate-limit-hooks', dependencies: ['rate-limit', 'client-auth'] });
 

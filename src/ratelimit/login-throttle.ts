@@ -1,12 +1,12 @@
 import { UNKNOWN_FAILURE_WINDOW_MS, type UnknownEmailFailures } from '../core/login.js';
-import { LOGIN_THROTTLE, accountAtIp, emailKey, ruleKey } from './end-user.js';
+import { LOGIN_THROTTLE, type LimiterKeys } from './end-user.js';
 import type { Limiter } from './limiter.js';
 
 /** How long a place (account + IP) where the owner logged in stays known. */
 export const KNOWN_LOCATION_MS = 30 * 86_400_000;
 
-function knownKey(email: string, ip: string): string {
-  return `known-location:${accountAtIp(email, ip)}`;
+function knownKey(keys: LimiterKeys, email: string, ip: string): string {
+  return `known-location:${keys.accountAtIp(email, ip)}`;
 }
 
 /**
@@ -22,10 +22,10 @@ function knownKey(email: string, ip: string): string {
  */
 export const loginThrottle = {
   /** Records a successful login: clears the account+IP attempts and remembers the location. */
-  async succeeded(limiter: Limiter, email: string, ip: string, now: number): Promise<void> {
-    const attempts = ruleKey('user_login', LOGIN_THROTTLE, { email, sessionIp: ip })!;
+  async succeeded(limiter: Limiter, keys: LimiterKeys, email: string, ip: string, now: number): Promise<void> {
+    const attempts = keys.rule('user_login', LOGIN_THROTTLE, { email, sessionIp: ip })!;
     await limiter.reset(attempts);
-    await limiter.hit(knownKey(email, ip), 1_000_000, KNOWN_LOCATION_MS, now);
+    await limiter.hit(knownKey(keys, email, ip), 1_000_000, KNOWN_LOCATION_MS, now);
   },
 
   /**
@@ -33,10 +33,10 @@ export const loginThrottle = {
    * came from there since: the attempt counter (cleared by that success) holds only the attempt
    * being checked, which the rate-limit hook counted before the login ran.
    */
-  async isKnownLocation(limiter: Limiter, email: string, ip: string, now: number): Promise<boolean> {
-    const known = await limiter.peek(knownKey(email, ip), 1_000_000, KNOWN_LOCATION_MS, now);
+  async isKnownLocation(limiter: Limiter, keys: LimiterKeys, email: string, ip: string, now: number): Promise<boolean> {
+    const known = await limiter.peek(knownKey(keys, email, ip), 1_000_000, KNOWN_LOCATION_MS, now);
     if (known.remaining >= known.limit) return false;
-    const attempts = ruleKey('user_login', LOGIN_THROTTLE, { email, sessionIp: ip })!;
+    const attempts = keys.rule('user_login', LOGIN_THROTTLE, { email, sessionIp: ip })!;
     const used = await limiter.peek(attempts, LOGIN_THROTTLE.max, LOGIN_THROTTLE.window * 1000, now);
     return used.limit - used.remaining <= 1;
   },
@@ -50,17 +50,17 @@ export const loginThrottle = {
  * counts for UNKNOWN_FAILURE_WINDOW_MS. The email is kept as a digest. (Without Redis they are
  * in the database: StoreUnknownEmailFailures.)
  */
-export function limiterUnknownEmailFailures(limiter: Limiter): UnknownEmailFailures {
-  // Both keys take the email's digest (end-user.ts emailKey), computed once per call.
+export function limiterUnknownEmailFailures(limiter: Limiter, keys: LimiterKeys): UnknownEmailFailures {
+  // Both keys take the email's keyed digest (end-user.ts LimiterKeys), computed once per call.
   const failuresKey = (id: string) => `unknown-login:failures:${id}`;
   const lockKey = (id: string) => `unknown-login:lock:${id}`;
   return {
     async lockedFor(email, now, limits) {
-      const lock = await limiter.peek(lockKey(emailKey(email)), 1, limits.lockMs, now);
+      const lock = await limiter.peek(lockKey(keys.email(email)), 1, limits.lockMs, now);
       return lock.allowed ? 0 : lock.resetMs;
     },
     async fail(email, now, limits) {
-      const id = emailKey(email);
+      const id = keys.email(email);
       const counted = await limiter.hit(failuresKey(id), limits.maxFailures, UNKNOWN_FAILURE_WINDOW_MS, now);
       const failures = limits.maxFailures - counted.remaining;
       if (failures < limits.maxFailures) return { failures, locked: false };
@@ -70,7 +70,7 @@ export function limiterUnknownEmailFailures(limiter: Limiter): UnknownEmailFailu
       return { failures, locked: true };
     },
     async clear(email) {
-      await limiter.reset(failuresKey(emailKey(email)));
+      await limiter.reset(failuresKey(keys.email(email)));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -86,4 +86,32 @@ t.test('two instances on one Redis share the client limits', { skip }, async (t)
   const ready = await a.app.inject({ method: 'GET', url: '/ready' });
   t.equal(ready.json().parts.rate_limits.ok, true, show(ready));
   t.notOk(ready.json().rate_limits, 'no warning while Redis answers');
+});
+
+t.test('end-user counters in Redis hold keyed digests of emails and IPs, not plain hashes', { skip }, async (t) => {
+  // A plain SHA-256 of an IPv4 address (2^32 of them) or of an email (a dictionary away) is as
+  // good as the value to anyone who can read Redis; the keys are keyed with AUTHNZD_PII_SALT.
+  const ns = prefix + 'pii:';
+  const redis = new Redis(redisUrl!);
+  t.teardown(async () => {
+    const keys = await redis.keys(`${ns}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+  const keysFor = async (salt: string) => {
+    const h = await buildTestApp(t, { env: { AUTHNZD_REDIS_URL: redisUrl!, AUTHNZD_RATE_LIMITS: '{}', AUTHNZD_PII_SALT: salt }, rateLimitKeyPrefix: `${ns}${salt}:` });
+    const res = await h.call('user_new', { email: 'Counted.Person@Example.com', password: 'a long and unusual passphrase 93', full_name: 'Counted Person', ip_address: '198.51.100.7' });
+    t.equal(res.statusCode, 201, show(res));
+    return (await redis.keys(`${ns}${salt}:*`)).map((k) => k.slice(`${ns}${salt}:`.length)).filter((k) => k.startsWith('user:')).sort();
+  };
+  const a = await keysFor('first-salt-0123456789');
+  const plain = (v: string) => createHash('sha256').update(v).digest('base64url').slice(0, 22);
+  t.ok(a.some((k) => k.startsWith('user:user_new:email:')) && a.some((k) => k.startsWith('user:user_new:ip:')), `both counters were written: ${a.join(' ')}`);
+  for (const k of a) {
+    t.notOk(k.includes(plain('counted.person@example.com')), `${k}: not the plain hash of the email`);
+    t.notOk(k.includes(plain('198.51.100.7')), `${k}: not the plain hash of the IP`);
+  }
+  const b = await keysFor('second-salt-0123456789');
+  t.equal(b.length, 2);
+  t.notSame(b, a, 'another salt, other keys');
 });

@@ -3,9 +3,14 @@ import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { MemoryUnknownEmailFailures, UNKNOWN_FAILURE_WINDOW_MS, type UnknownEmailFailures } from '../../src/core/login.js';
 import type { Limiter } from '../../src/ratelimit/limiter.js';
+import { keyedDigest } from '../../src/core/pii.js';
+import { LimiterKeys } from '../../src/ratelimit/end-user.js';
 import { limiterUnknownEmailFailures } from '../../src/ratelimit/login-throttle.js';
 import { MemoryLimiter } from '../../src/ratelimit/memory.js';
 import { RedisLimiter } from '../../src/ratelimit/redis.js';
+
+/** One deployment's salt: instances that share it share the counters. */
+const limiterKeys = new LimiterKeys(keyedDigest('unknown-email-test-salt'));
 
 /**
  * Failures of unknown emails (src/core/login.ts) counted on a limiter, so that instances sharing
@@ -59,7 +64,7 @@ t.test('in memory (the default without the rate-limit plugin)', async (t) => {
 });
 
 t.test('on the in-memory limiter', async (t) => {
-  behavesLikeAnAccount(t, () => limiterUnknownEmailFailures(new MemoryLimiter()), true);
+  behavesLikeAnAccount(t, () => limiterUnknownEmailFailures(new MemoryLimiter(), limiterKeys), true);
 });
 
 t.test('on the limiter, no email is kept in the clear', async (t) => {
@@ -67,7 +72,7 @@ t.test('on the limiter, no email is kept in the clear', async (t) => {
   const spy: Limiter = new MemoryLimiter();
   const hit = spy.hit.bind(spy);
   spy.hit = async (key, ...rest) => (keys.push(key), hit(key, ...rest));
-  const c = limiterUnknownEmailFailures(spy);
+  const c = limiterUnknownEmailFailures(spy, limiterKeys);
   await failN(c, 'Secret.Person@Example.test', 3, T);
   t.ok(keys.length >= 2, keys.join(' '));
   t.notMatch(keys.join(' '), /secret|person|example/i, 'only a digest of the email');
@@ -82,11 +87,11 @@ t.test('on the Redis limiter (shared by every instance)', { skip: redisUrl ? fal
     if (keys.length) await redis.del(...keys);
     await redis.quit();
   });
-  behavesLikeAnAccount(t, () => limiterUnknownEmailFailures(new RedisLimiter(redis, `${prefix}${randomBytes(4).toString('hex')}:`)), true);
+  behavesLikeAnAccount(t, () => limiterUnknownEmailFailures(new RedisLimiter(redis, `${prefix}${randomBytes(4).toString('hex')}:`), limiterKeys), true);
   t.test('two instances on one Redis count together', async (t) => {
     const shared = `${prefix}shared:`;
-    const a = limiterUnknownEmailFailures(new RedisLimiter(redis, shared));
-    const b = limiterUnknownEmailFailures(new RedisLimiter(redis, shared));
+    const a = limiterUnknownEmailFailures(new RedisLimiter(redis, shared), limiterKeys);
+    const b = limiterUnknownEmailFailures(new RedisLimiter(redis, shared), limiterKeys);
     t.same([...await failN(a, 'f@example.test', 1, T), ...await failN(b, 'f@example.test', 1, T), ...await failN(a, 'f@example.test', 1, T)],
       ['1', '2', '3 locked']);
     t.equal(await b.lockedFor('f@example.test', T + 1, limits), limits.lockMs - 1, 'the other instance sees the lock');
