@@ -57,6 +57,9 @@ export interface EditResult {
   verification?: { token: string; expiresAt: number };
 }
 
+/** The audit row names the changed fields as user_edit's `update` does, not as the store does. */
+const WIRE_FIELD: Record<keyof UserPatch, string> = { email: 'email', fullName: 'full_name', role: 'role', isActive: 'is_active', emailVerified: 'email_verified' };
+
 /**
  * `user_edit`: self may change name and email; a superuser anything of anyone, including role.
  *
@@ -102,7 +105,7 @@ export async function editUser(deps: AdminDeps, sessionToken: string, targetId: 
   if (update.emailVerified !== undefined) patch.emailVerified = update.emailVerified;
 
   const base = { ...audit, outcome: 'success' as const, actorUserId: actor.id, targetUserId: target.id };
-  const audits: AuditEvent[] = [{ ...base, event: 'user_edit', details: { fields: Object.keys(patch) } }];
+  const audits: AuditEvent[] = [{ ...base, event: 'user_edit', details: { fields: (Object.keys(patch) as (keyof UserPatch)[]).map((k) => WIRE_FIELD[k]) } }];
   const currentRole = target.adminLocked ? target.roleBeforeLock : target.role;
   if (patch.role !== undefined && patch.role !== currentRole) audits.push({ ...base, event: 'role_change', details: { from: currentRole, to: patch.role } });
   try {

@@ -138,3 +138,24 @@ t.test('a failed query is logged without its parameters (emails, IPs, hashes)', 
   t.match(raw, /Failed query: select/, 'the query text stays');
   t.match(raw, /22021/, 'the driver code stays');
 });
+
+t.test('audit_query: since/until must be ISO 8601 times; anything else is 400 with details', async (t) => {
+  const h = await specApp(t);
+  for (const field of ['since', 'until']) {
+    for (const bad of ['1', '-1', '2026', 'x 2020', 'March 7, 2020', 'Tue', '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-23T25:00:00Z', '2026-11-23T02:07:45']) {
+      const res = await h.call('audit_query', { [field]: bad });
+      t.equal(res.statusCode, 400, `${field} ${JSON.stringify(bad)}: ${show(res)}`);
+      t.match(json(res), { code: 'invalid_request', details: [{ path: `/${field}` }] });
+    }
+    for (const good of ['2026-11-23T02:07:45Z', '2026-11-23T02:07:45.123Z', '2026-11-23T02:07:45.1234567891Z', '2026-11-23T03:07:45+01:00', '2024-02-29T00:00:00Z', '2026-11-23']) {
+      const res = await h.call('audit_query', { [field]: good });
+      t.equal(res.statusCode, 200, `${field} ${JSON.stringify(good)}: ${show(res)}`);
+    }
+  }
+  const u = await activeUser(h);
+  await login(h, u.email);
+  const all = json<{ events: { at: string }[] }>(await h.call('audit_query', { event: 'login' })).events;
+  const at = all[0]!.at;
+  const shifted = new Date(Date.parse(at)).toISOString().replace('Z', '+00:00');
+  t.equal(json<{ events: unknown[] }>(await h.call('audit_query', { event: 'login', since: shifted, until: shifted })).events.length, 1, 'an offset is honoured');
+});

@@ -100,6 +100,16 @@ t.test('user_edit: a superuser cannot unverify their own email (login needs a ve
   t.match(json<U>(other).user, { email_verified: false });
 });
 
+t.test('user_edit audit row names the fields as the request does (full_name, is_active, email_verified)', async (t) => {
+  const { h, su } = await setup(t);
+  const id = await verifiedUser(h, 'fields@example.com');
+  const res = await h.call('user_edit', { session_token: su, target_user_id: id, update: { full_name: 'New Name', email: 'fields2@example.com', email_verified: true, is_active: true, role: 'staff' } });
+  t.equal(res.statusCode, 200, show(res));
+  const audit = await h.call('audit_query', { event: 'user_edit', target_user_id: id });
+  const [row] = json<{ events: { details: { fields: string[] } }[] }>(audit).events;
+  t.same([...row!.details.fields].sort(), ['email', 'email_verified', 'full_name', 'is_active', 'role'], show(audit));
+});
+
 t.test('deactivation ends sessions (and their keys); standalone keys stay but cannot be used', async (t) => {
   const { h, su } = await setup(t);
   const id = await verifiedUser(h, 'deact@example.com');

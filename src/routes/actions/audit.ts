@@ -18,10 +18,35 @@ const AuditEntry = Type.Object({
   details: Type.Record(Type.String(), Type.Unknown()),
 });
 
+/**
+ * An ISO 8601 time as the docs promise: `YYYY-MM-DD` (UTC midnight) or a date and time with `Z`
+ * or a `±HH:MM` offset, seconds and fractions optional; years as `YYYY` or, as toISOString writes
+ * them beyond 0000–9999, `±YYYYYY`. Date.parse alone took anything V8 can
+ * read ("1", "x 2020", "March 7, 2020"), rolled 2026-02-30 over to March, and read a time
+ * without an offset in the server's own zone.
+ */
+const ISO_TIME = /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|([+-])(\d{2}):(\d{2})))?$/;
+
+function parseIsoTime(v: string): number | undefined {
+  const m = ISO_TIME.exec(v);
+  if (!m) return undefined;
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  const offset = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+  if (month! < 1 || month! > 12 || hour > 23 || minute > 59 || second > 59) return undefined;
+  if (m[9] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return undefined;
+  const d = new Date(0);
+  d.setUTCFullYear(year!, month! - 1, day!);
+  if (day! < 1 || d.getUTCMonth() !== month! - 1) return undefined;
+  d.setUTCHours(hour, minute, second, m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0')));
+  const t = d.getTime() - offset * 60_000;
+  // Beyond the years a Date holds (±275,760): not a time Date.parse gives either.
+  return Number.isNaN(t) || m[1] === '-000000' ? undefined : t;
+}
+
 const parseTime = (field: string, v: string | undefined): number | undefined => {
   if (v === undefined) return undefined;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new ApiError('invalid_request', `${field} is not an ISO 8601 time`, { details: [{ path: `/${field}`, message: 'must be an ISO 8601 time' }] });
+  const t = parseIsoTime(v);
+  if (t === undefined) throw new ApiError('invalid_request', `${field} is not an ISO 8601 time`, { details: [{ path: `/${field}`, message: 'must be an ISO 8601 time (YYYY-MM-DD, or a date and time with Z or an offset)' }] });
   return t;
 };
 
