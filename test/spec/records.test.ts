@@ -142,12 +142,16 @@ t.test('a failed query is logged without its parameters (emails, IPs, hashes)', 
 t.test('audit_query: since/until must be ISO 8601 times; anything else is 400 with details', async (t) => {
   const h = await specApp(t);
   for (const field of ['since', 'until']) {
-    for (const bad of ['1', '-1', '2026', 'x 2020', 'March 7, 2020', 'Tue', '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-23T25:00:00Z', '2026-11-23T02:07:45']) {
+    for (const bad of ['1', '-1', '2026', 'x 2020', 'March 7, 2020', 'Tue', '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-23T25:00:00Z', '2026-11-23T02:07:45+1:00']) {
       const res = await h.call('audit_query', { [field]: bad });
       t.equal(res.statusCode, 400, `${field} ${JSON.stringify(bad)}: ${show(res)}`);
       t.match(json(res), { code: 'invalid_request', details: [{ path: `/${field}` }] });
     }
-    for (const good of ['2026-11-23T02:07:45Z', '2026-11-23T02:07:45.123Z', '2026-11-23T02:07:45.1234567891Z', '2026-11-23T03:07:45+01:00', '2024-02-29T00:00:00Z', '2026-11-23']) {
+    for (const good of ['2026-11-23T02:07:45Z', '2026-11-23T02:07:45.123Z', '2026-11-23T02:07:45.1234567891Z', '2026-11-23T03:07:45+01:00', '2024-02-29T00:00:00Z', '2026-11-23',
+      // RFC 3339's other spellings of the same instants: a space for T, lower case, an offset without its colon.
+      '2026-11-23 02:07:45Z', '2026-11-23t02:07:45z', '2026-11-23T03:07:45+0100',
+      // No zone: UTC (as every time in answers), never the server's own zone.
+      '2026-11-23T02:07:45']) {
       const res = await h.call('audit_query', { [field]: good });
       t.equal(res.statusCode, 200, `${field} ${JSON.stringify(good)}: ${show(res)}`);
     }
@@ -158,4 +162,5 @@ t.test('audit_query: since/until must be ISO 8601 times; anything else is 400 wi
   const at = all[0]!.at;
   const shifted = new Date(Date.parse(at)).toISOString().replace('Z', '+00:00');
   t.equal(json<{ events: unknown[] }>(await h.call('audit_query', { event: 'login', since: shifted, until: shifted })).events.length, 1, 'an offset is honoured');
+  t.equal(json<{ events: unknown[] }>(await h.call('audit_query', { event: 'login', since: at.replace('Z', ''), until: at.replace('Z', '') })).events.length, 1, 'a time without a zone is UTC');
 });

@@ -19,13 +19,14 @@ const AuditEntry = Type.Object({
 });
 
 /**
- * An ISO 8601 time as the docs promise: `YYYY-MM-DD` (UTC midnight) or a date and time with `Z`
- * or a `±HH:MM` offset, seconds and fractions optional; years as `YYYY` or, as toISOString writes
+ * An ISO 8601 / RFC 3339 time as the docs promise: `YYYY-MM-DD` (UTC midnight) or a date and
+ * time (`T` or a space between) with `Z`, a `±HH:MM` / `±HHMM` offset or no zone (UTC, as every
+ * time in answers), seconds and fractions optional; years as `YYYY` or, as toISOString writes
  * them beyond 0000–9999, `±YYYYYY`. Date.parse alone took anything V8 can
  * read ("1", "x 2020", "March 7, 2020"), rolled 2026-02-30 over to March, and read a time
  * without an offset in the server's own zone.
  */
-const ISO_TIME = /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|([+-])(\d{2}):(\d{2})))?$/;
+const ISO_TIME = /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|([+-])(\d{2}):?(\d{2}))?)?$/;
 
 function parseIsoTime(v: string): number | undefined {
   const m = ISO_TIME.exec(v);
