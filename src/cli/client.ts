@@ -27,7 +27,7 @@ const client: Command = async (args, io) => {
         io.err(`authnzd: a live client named ${name} already exists`);
         return 1;
       }
-      const { secret } = await createClient(store, { name, actions, now: now() });
+      const { secret } = await createClient(store, { name, actions, now: now(), by: 'cli' });
       io.out(`client ${name} created with actions ${actions.join(',')}; its secret is shown once, below:`);
       io.out(secret);
       return 0;
@@ -46,7 +46,7 @@ const client: Command = async (args, io) => {
     const name = positional[0];
     if (!name) throw new UsageError(usage);
     return withStore(io, async (store) => {
-      const done = await store.clients.revokeByName(name, now(), { event: 'client_revoke', outcome: 'success', subject: name });
+      const done = await store.clients.revokeByName(name, now(), { event: 'client_revoke', outcome: 'success', client: 'cli', subject: name });
       if (!done) {
         io.err(`authnzd: no live client named ${name}`);
         return 1;

@@ -26,7 +26,7 @@ const keys: Command = async (args, io) => {
     const alg = options.alg as SigningAlg | undefined;
     if (alg !== undefined && !SIGNING_ALGS.includes(alg)) throw new UsageError(`--alg must be one of ${SIGNING_ALGS.join(', ')}`);
     return withStore(io, async (store, config) => {
-      const kids = await rotateKeyring(store, config.keyEncryptionKey, now(), alg);
+      const kids = await rotateKeyring(store, config.keyEncryptionKey, now(), alg, 'cli');
       io.out(`keyring rotated: new keys ${kids.join(', ')} issue from now on; older keys keep verifying`);
       return 0;
     });

@@ -17,12 +17,12 @@ export function clientMayCall(client: Pick<Client, 'actions'>, action: string): 
 
 export async function createClient(
   store: Store,
-  input: { name: string; actions: string[]; secret?: string; now: number },
+  input: { name: string; actions: string[]; secret?: string; now: number; by?: string },
 ): Promise<{ client: Client; secret: string }> {
   const secret = input.secret ?? newToken(CLIENT_SECRET_PREFIX);
   const client = await store.clients.create(
     { id: newId('cli_'), name: input.name, secretHash: hashToken(secret), actions: input.actions, createdAt: input.now },
-    { event: 'client_create', outcome: 'success', subject: input.name, details: { actions: input.actions } },
+    { event: 'client_create', outcome: 'success', client: input.by ?? null, subject: input.name, details: { actions: input.actions } },
   );
   return { client, secret };
 }

@@ -18,12 +18,13 @@ export async function ensureKeyring(store: Store, kek: string | undefined, now: 
 /**
  * Adds new issuing keys; answers their kids. The existing keyring is loaded first, so a wrong or
  * missing AUTHNZD_KEY_ENCRYPTION_KEY fails here instead of adding keys no instance can unseal.
+ * `by`: who rotates, for the audit row's `client` (the CLI: `cli`).
  */
-export async function rotateKeyring(store: Store, kek: string | undefined, now: number, alg?: SigningAlg): Promise<string[]> {
+export async function rotateKeyring(store: Store, kek: string | undefined, now: number, alg?: SigningAlg, by?: string): Promise<string[]> {
   await new Keyring({ source: () => store.keyring.list(), keyEncryptionKey: kek, now: () => now }).reload();
   const entries = await generateKeyringEntries(now, kek, alg);
   await store.keyring.add(entries, now, {
-    audit: { event: 'keyring_rotate', outcome: 'success', subject: entries.map((e) => e.kid).join(','), details: { alg: entries.find((e) => e.use === 'sig')?.alg } },
+    audit: { event: 'keyring_rotate', outcome: 'success', client: by ?? null, subject: entries.map((e) => e.kid).join(','), details: { alg: entries.find((e) => e.use === 'sig')?.alg } },
   });
   return entries.map((e) => e.kid);
 }

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/main.js';
@@ -62,6 +63,21 @@ t.test('client add | list | revoke', async (t) => {
   t.equal(revoke.code, 0, revoke.stderr);
   t.match((await cli(['client', 'list'], env)).stdout, /^web\t.*\trevoked /m);
   t.equal((await cli(['client', 'revoke', 'web'], env)).code, 1, 'revoking twice says there is no live client');
+  t.equal((await cli(['keys', 'rotate'], env)).code, 0);
+
+  // The CLI's audit rows say who made the change: the CLI, as `user lock` and `user add` rows do
+  // (the bootstrap's rows, made by no one in particular, keep client null).
+  const db = new Database(path.join(dataDir, 'authnzd.sqlite'), { readonly: true });
+  const rows = db.prepare("SELECT event, subject, client FROM audit_log WHERE event IN ('client_create', 'client_revoke', 'keyring_rotate') ORDER BY id").all();
+  db.close();
+  t.match(rows, [
+    { event: 'client_create', subject: 'admin', client: null },
+    { event: 'client_create', subject: 'web', client: 'cli' },
+    { event: 'client_create', subject: 'ops', client: 'cli' },
+    { event: 'client_revoke', subject: 'web', client: 'cli' },
+    { event: 'keyring_rotate', client: 'cli' },
+  ]);
+  t.equal(rows.length, 5);
 
   t.equal((await cli(['migrate'], env)).code, 0);
 });
