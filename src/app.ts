@@ -181,6 +181,11 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
       info: { title: 'authnzd', version: '1', description: 'Auth decisions over HTTP. Every action is POST /v1/<action>.' },
       components: { securitySchemes: { clientSecret: { type: 'http', scheme: 'bearer', description: 'Client secret' } } },
     },
+    transformObject: (doc) => {
+      if (!('openapiObject' in doc)) return doc.swaggerObject;
+      optionalEmptyBodies(doc.openapiObject);
+      return doc.openapiObject;
+    },
   });
   await app.register(metrics);
   await app.register(rateLimit, { keyPrefix: opts.rateLimitKeyPrefix });
@@ -204,4 +209,22 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     await v1.register(apikeyActions);
   }, { prefix: '/v1' });
   return app;
+}
+
+/** The part of a generated path item that optionalEmptyBodies reads. */
+interface PostBody {
+  post?: { requestBody?: { required?: boolean; content?: Record<string, { schema?: { required?: string[] } }> } };
+}
+
+/**
+ * @fastify/swagger marks every request body required, but an action whose body schema has no
+ * required field also takes an empty body (emptyBodyIsEmptyObject: `policy_get`,
+ * `audit_query`): the document says so.
+ */
+function optionalEmptyBodies(doc: { paths?: object }): void {
+  for (const item of Object.values(doc.paths ?? {}) as (PostBody | undefined)[]) {
+    const body = item?.post?.requestBody;
+    const schema = body?.content?.['application/json']?.schema;
+    if (body && schema && !schema.required?.length) body.required = false;
+  }
 }

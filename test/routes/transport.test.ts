@@ -23,6 +23,13 @@ t.test('open endpoints', async (t) => {
   t.match(doc.openapi, /^3\./);
   t.ok(doc.paths['/v1/audit_query']?.post, 'actions are documented');
   t.notOk(doc.paths['/health'], 'open endpoints are not actions');
+  // An action whose body has no required field takes an empty body (emptyBodyIsEmptyObject):
+  // its requestBody is optional; the others' is required.
+  t.equal(doc.paths['/v1/policy_get'].post.requestBody.required, false);
+  t.equal(doc.paths['/v1/audit_query'].post.requestBody.required, false);
+  t.equal(doc.paths['/v1/session_exists'].post.requestBody.required, true);
+  const bare = await app.inject({ method: 'POST', url: '/v1/policy_get', headers: { authorization: `Bearer ${ADMIN_SECRET}` } });
+  t.equal(bare.statusCode, 200, 'policy_get without a body');
 
   await app.inject({ method: 'POST', url: '/v1/audit_query', headers: { authorization: `Bearer ${ADMIN_SECRET}` }, payload: {} });
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
