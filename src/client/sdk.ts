@@ -49,6 +49,8 @@ export class AuthnzdError extends Error {
   readonly code: string;
   readonly requestId: string | undefined;
   readonly retryAfter: number | undefined;
+  /** The validation `details` of a 400 (`[{path, message}]`, SPEC §2); undefined when there are none. */
+  readonly details: { path: string; message: string }[] | undefined;
   readonly body: Json;
 
   constructor(status: number, body: Json, retryAfter?: number) {
@@ -58,6 +60,7 @@ export class AuthnzdError extends Error {
     this.code = typeof body.code === 'string' ? body.code : 'unknown';
     this.requestId = typeof body.request_id === 'string' ? body.request_id : undefined;
     this.retryAfter = retryAfter;
+    this.details = Array.isArray(body.details) ? (body.details as { path: string; message: string }[]) : undefined;
     this.body = body;
   }
 }

@@ -23,6 +23,9 @@ t.test('calls actions and returns answers; errors throw AuthnzdError with the co
   const err = await client.sessionNew({ ip_address: 'not-an-ip', user_agent: 'x' }, { requestId: 'sdk-req-1' }).catch((e: unknown) => e);
   t.ok(err instanceof AuthnzdError);
   t.match(err, { status: 400, code: 'invalid_request', requestId: 'sdk-req-1' });
+  t.match((err as AuthnzdError).details, [{ path: '/ip_address', message: String }], 'the validation details, at hand');
+  const noDetails = await client.userGet({ user_id: 4242 }).catch((e: unknown) => e);
+  t.match(noDetails, { status: 404, code: 'not_found', details: undefined });
 
   const bad = createClient({ url: 'http://authnzd.test/', clientSecret: 'wrong', fetch: injectFetch(h.app) });
   t.match(await bad.policyGet({}).catch((e: unknown) => e), { status: 401, code: 'unauthenticated' });
