@@ -62,6 +62,11 @@ export default fp(async (app) => {
       },
     });
     auth.follow(watch);
+    // Still ready while the listener is down (answers then expire within the TTL), but /ready
+    // says why client changes are slower, as it does for the Redis fallback.
+    app.readiness.add('client_changes', () => watch.live
+      ? { ok: true }
+      : { ok: true, warning: `PostgreSQL listener down, reconnecting: client changes by other processes apply within ${CLIENT_CACHE_TTL_MS} ms instead of at once` });
     new Gauge({
       name: 'authnzd_client_watch_up',
       help: 'PostgreSQL: 1 while the LISTEN authnzd_clients connection is live (client changes apply at once), 0 while cached client answers fall back to their 1 s TTL',

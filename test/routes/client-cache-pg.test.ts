@@ -160,6 +160,9 @@ t.test('listener down: answers kept at most the TTL; listening again drops the c
     return /^authnzd_client_watch_up (\d)$/m.exec(res.body)?.[1];
   };
   t.equal(await watchUp(), '1', '/metrics: authnzd_client_watch_up 1 while listening');
+  const ready = async () => (await h.app.inject({ method: 'GET', url: '/ready' })).json();
+  t.match(await ready(), { status: 'ready', parts: { client_changes: { ok: true } } });
+  t.notOk((await ready()).client_changes, '/ready: no warning while listening');
 
   // The outage: the listener's backend is terminated and no new connection is accepted (the
   // app's pool keeps the connections it has).
@@ -171,6 +174,9 @@ t.test('listener down: answers kept at most the TTL; listening again drops the c
   t.equal(down.level, 40, 'at warn');
   t.type(down.reason, 'string');
   t.equal(await watchUp(), '0', '/metrics: authnzd_client_watch_up 0 while the listener is down');
+  // Still ready (client changes apply within the TTL), but the operator sees why they are slower.
+  const degraded = await ready();
+  t.match(degraded, { status: 'ready', parts: { client_changes: { ok: true, warning: /listener down/ } }, client_changes: /listener down/ }, JSON.stringify(degraded));
 
   await revokeSilently('a');
   t.equal(await status(h, a.secret), 403, 'within the TTL the cached answer stands (the change was not announced)');
@@ -182,6 +188,7 @@ t.test('listener down: answers kept at most the TTL; listening again drops the c
   await allow(true);
   t.ok(await logged(/listening again/), 'the listener reconnects (logged)');
   t.equal(await watchUp(), '1', '/metrics: back to 1');
+  t.notOk((await ready()).client_changes, '/ready: the warning is gone');
   t.equal(await status(h, b.secret), 401, 'reconnecting dropped the cache: the change missed meanwhile is seen, no TTL expired');
   t.notMatch(h.rawLogs(), /postgres:\/\//, 'no connection string in the logs');
 
