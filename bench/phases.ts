@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rssMiB, runToEnd, type Proc } from './proc.js';
 import type { LoadResult } from './load.js';
-import { bodiesFile, check, runLoad, scenario, skipped, type Scenario, type Settings } from './scenarios.js';
+import { bodiesFile, check, progress, runLoad, scenario, skipped, type Scenario, type Settings } from './scenarios.js';
 import { pooled } from './report.js';
 import { fillApiKeys, issueBody, issueKeys, signUp, verifyBody } from './seed.js';
 import { ADMIN_SECRET, startBaseline, startService, stopService, type Service } from './service.js';
@@ -58,7 +58,7 @@ export async function paired(s: Settings, b: Baseline, name: string, fn: () => P
     try {
       return await baselineLoad(s, b, { measure, warmup: 1 });
     } catch (err) {
-      process.stderr.write(`bench: paired baseline ${when} ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      progress(`paired baseline ${when} ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;
     }
   };
@@ -107,7 +107,7 @@ export interface CryptoBound {
 export async function cryptoBound(s: Settings): Promise<CryptoBound> {
   const file = path.join(path.dirname(new URL(import.meta.url).pathname), 'crypto-bound.ts');
   if (!existsSync(path.join(path.dirname(file), 'crypto.ts'))) return { opsPerSec: null, usPerOp: null, note: 'bench/crypto.ts not available yet' };
-  process.stderr.write('bench: crypto bound (in-process)…\n');
+  progress('crypto bound (in-process)…');
   try {
     const out = await runToEnd('crypto', 0, [process.execPath, '--import', 'tsx', file, ...(s.quick ? ['--quick'] : [])],
       { log: path.join(s.tmp, 'crypto.log') });
@@ -201,7 +201,7 @@ export async function largeTable(s: Settings, svc: Service, verifyBodies: string
     cpSync(svc.dataDir, before, { recursive: true });
     const have = fillApiKeys(file, 0).rows;
     const fill = fillApiKeys(file, Math.max(0, rows - have));
-    process.stderr.write(`bench: inserted ${rows - have} rows in ${fill.seconds.toFixed(1)} s (table: ${fill.rows})\n`);
+    progress(`inserted ${rows - have} rows in ${fill.seconds.toFixed(1)} s (table: ${fill.rows})`);
     const refs: LoadResult[] = [];
     const larges: LoadResult[] = [];
     for (let round = 0; round < LARGE_TABLE_ROUNDS; round++) {

@@ -158,27 +158,34 @@ export async function loopLagMaxMs(url: string): Promise<number | null> {
   return seconds === null ? null : Math.round(seconds * 1000 * 10) / 10;
 }
 
+/** A progress line on stderr, with the seconds since the bench started (where a run's time goes). */
+export function progress(line: string): void {
+  process.stderr.write(`bench [${Math.round(process.uptime())} s]: ${line}\n`);
+}
+
 export async function scenario(name: string, fn: () => Promise<Omit<Scenario, 'name'>>): Promise<Scenario> {
-  process.stderr.write(`bench: ${name}…\n`);
+  progress(`${name}…`);
+  const started = Date.now();
   try {
     const probe = lagProbe;
     if (probe) await loopLagMaxMs(probe);
     const r: Scenario = { name, ...(await fn()) };
     const lag = probe && lagProbe === probe ? await loopLagMaxMs(probe) : null;
     if (lag !== null) r.extra = { ...r.extra, loop_lag_max_ms: lag };
+    r.extra = { ...r.extra, seconds: Math.round((Date.now() - started) / 100) / 10 };
     const extra = r.load ? problems(r.load) : '';
     if (extra) r.note = r.note ? `${r.note}; ${extra}` : extra;
-    process.stderr.write(`bench: ${name}: ${r.load ? `${Math.round(r.load.rps)} req/s, p99 ${r.load.p99} ms` : ''} ${r.note ?? ''}\n`);
+    progress(`${name}: ${r.load ? `${Math.round(r.load.rps)} req/s, p99 ${r.load.p99} ms` : ''} ${r.note ?? ''}`);
     return r;
   } catch (err) {
     const note = `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
-    process.stderr.write(`bench: ${name}: ${note}\n`);
+    progress(`${name}: ${note}`);
     return { name, load: null, note };
   }
 }
 
 export function skipped(name: string, why: string): Scenario {
-  process.stderr.write(`bench: ${name}: skipped (${why})\n`);
+  progress(`${name}: skipped (${why})`);
   return { name, load: null, note: `skipped: ${why}` };
 }
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { freePort, startPinned, stop, waitHttp, type Proc } from './proc.js';
 import { Api } from './seed.js';
-import { benchDir } from './scenarios.js';
+import { benchDir, progress } from './scenarios.js';
 
 /** The built service and the baseline app as pinned child processes. */
 
@@ -58,7 +58,7 @@ export async function startService(opts: {
 
 export async function stopService(svc: Service): Promise<void> {
   const code = await stop(svc.proc);
-  if (code !== 0) process.stderr.write(`bench: authnzd exited with ${code} on SIGTERM (see ${svc.proc.log})\n`);
+  if (code !== 0) progress(`authnzd exited with ${code} on SIGTERM (see ${svc.proc.log})`);
 }
 
 /** bench/baseline.ts on `cpu`, same loader as the bench itself. */
