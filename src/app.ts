@@ -96,6 +96,13 @@ const base = fp(async (app, opts: { config: Config; clock: Clock }) => {
 const dataDir = fp(async (app) => {
   ensureDataDir(app.config.dataDir);
   const salt = resolvePiiSalt(app.config);
+  // The salt also keys end users in the rate-limit counters (ratelimit/end-user.ts): instances
+  // that share Redis but each generated a salt in their own data dir (PostgreSQL instances have
+  // a data dir each) would count the same end user separately.
+  const { piiSalt, databaseUrl, redisUrl } = app.config;
+  if (piiSalt === undefined && databaseUrl !== undefined && redisUrl !== undefined) {
+    app.log.warn('AUTHNZD_PII_SALT is not set: this instance uses the salt generated in its data dir (pii.salt), which also keys end users in the shared rate-limit counters; instances with a data dir each count the same end user separately. Set AUTHNZD_PII_SALT to one value on every instance.');
+  }
   app.decorate('pii', piiHasher(salt));
   app.decorate('keyedDigest', keyedDigest(salt));
 }, { name: 'data-dir', dependencies: ['base'] });

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import type { Limiter } from '../../src/ratelimit/limiter.js';
 import { MemoryLimiter } from '../../src/ratelimit/memory.js';
 import { RedisLimiter } from '../../src/ratelimit/redis.js';
+import { createTestDatabase } from '../db/pg.js';
 import { buildTestApp, show } from '../helper.js';
 
 const redisUrl = process.env.AUTHNZD_TEST_REDIS_URL;
@@ -114,4 +115,18 @@ t.test('end-user counters in Redis hold keyed digests of emails and IPs, not pla
   const b = await keysFor('second-salt-0123456789');
   t.equal(b.length, 2);
   t.notSame(b, a, 'another salt, other keys');
+});
+
+const pgUrl = process.env.AUTHNZD_TEST_PG_URL;
+t.test('PostgreSQL and Redis without AUTHNZD_PII_SALT: a warning at start, since per-instance salts split the counts', { skip: skip || (pgUrl ? false : 'AUTHNZD_TEST_PG_URL is not set') }, async (t) => {
+  const db = await createTestDatabase(pgUrl!);
+  t.teardown(() => db.drop());
+  const env = { AUTHNZD_DATABASE_URL: db.url, AUTHNZD_REDIS_URL: redisUrl! };
+  const warned = (h: { logs: Record<string, unknown>[] }) => h.logs.filter((l) => l.level === 40 && /AUTHNZD_PII_SALT/.test(String(l.msg)));
+  const unset = await buildTestApp(t, { env, rateLimitKeyPrefix: prefix + 'salt-warning:' });
+  t.equal(warned(unset).length, 1, 'one warning naming the setting');
+  t.notMatch(JSON.stringify(warned(unset)), /[A-Za-z0-9_-]{43}/, 'the generated salt is not in it');
+  await unset.close();
+  const set = await buildTestApp(t, { env: { ...env, AUTHNZD_PII_SALT: 'one-salt-for-every-instance' }, rateLimitKeyPrefix: prefix + 'salt-warning:' });
+  t.equal(warned(set).length, 0, 'no warning once it is set');
 });
