@@ -2,11 +2,18 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { CliIo } from '../../src/cli/io.js';
 import { run } from '../../src/cli/main.js';
 import { buildTestApp, repoRoot } from '../helper.js';
 import { runCommand } from './util.js';
+
+/** A new directory under the system temp dir, removed when the test ends. */
+function tempDir(t: Test, prefix = 'authnzd-cli-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** Runs the CLI in-process (same code as the binary) and captures its output. */
 async function cli(args: string[], env: Record<string, string>) {
@@ -18,8 +25,7 @@ async function cli(args: string[], env: Record<string, string>) {
 }
 
 t.test('the authnzd binary runs and prints a new client secret alone on the last line', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir(t);
   const r = await runCommand(['bin/authnzd.js', 'client', 'add', 'web', '--actions', 'session_new,verify_apikey'], { AUTHNZD_DATA_DIR: dataDir });
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout.trim().split('\n').at(-1), /^azc_[A-Za-z0-9_-]{43}$/);
@@ -29,8 +35,7 @@ t.test('the authnzd binary runs and prints a new client secret alone on the last
 });
 
 t.test('client add | list | revoke', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir(t);
   const env = { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json') };
 
   const init = await cli(['init'], env);
@@ -83,8 +88,7 @@ t.test('client add | list | revoke', async (t) => {
 });
 
 t.test('usage errors exit 2 with one line', async (t) => {
-  const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
-  t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: tempDir(t) };
   for (const args of [['client', 'add'], ['client', 'add', 'x'], ['client', 'add', 'x', '--actions', 'Bad-Action'], ['client', 'frob'], ['nosuch'], ['toString'], ['client', 'add', 'x', '--colour', 'red']]) {
     const r = await cli(args, env);
     t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -114,8 +118,7 @@ t.test('usage errors exit 2 with one line', async (t) => {
 });
 
 t.test('<command> --help / -h prints that command\'s usage and exits 0, doing nothing else', async (t) => {
-  const parent = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
-  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const parent = tempDir(t);
   const env = { AUTHNZD_DATA_DIR: path.join(parent, 'data') };
   const cases: [string[], RegExp][] = [
     [['init', '--help'], /^usage: authnzd init\b/],
@@ -142,8 +145,7 @@ t.test('<command> --help / -h prints that command\'s usage and exits 0, doing no
 });
 
 t.test('client add refuses unknown action names and extra arguments, and creates nothing', async (t) => {
-  const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
-  t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: tempDir(t) };
   t.equal((await cli(['init'], env)).code, 0);
 
   const unknown = await cli(['client', 'add', 'lim3', '--actions', 'nosuch_action'], env);
@@ -174,16 +176,14 @@ t.test('client add accepts every action the service serves', async (t) => {
   const h = await buildTestApp(t);
   const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
   const served = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/')).map((p) => p.slice(4)).sort();
-  const env = { AUTHNZD_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'authnzd-cli-')) };
-  t.teardown(() => rmSync(env.AUTHNZD_DATA_DIR, { recursive: true, force: true }));
+  const env = { AUTHNZD_DATA_DIR: tempDir(t) };
   const all = await cli(['client', 'add', 'every', '--actions', served.join(',')], env);
   t.equal(all.code, 0, all.stderr);
   t.match((await cli(['client', 'list'], env)).stdout, new RegExp(`^every\t${served.join(',')}\t`, 'm'));
 });
 
 t.test('a database that cannot be opened is one line naming the setting, never the password', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-db-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'authnzd-cli-db-');
   const junkDir = path.join(root, 'junk');
   mkdirSync(junkDir);
   writeFileSync(path.join(junkDir, 'authnzd.sqlite'), 'this is not a database, only text. '.repeat(40));
@@ -216,8 +216,7 @@ t.test('a database that cannot be opened is one line naming the setting, never t
 });
 
 t.test('init refuses an unreadable or invalid policy (exit 2, one line naming AUTHNZD_PERMISSIONS and the path) before writing anything', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-policy-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'authnzd-cli-policy-');
   const noSuperuser = JSON.parse(readFileSync(path.join(repoRoot, 'permissions.json'), 'utf8')) as { roles: string[]; role_policy: Record<string, unknown> };
   noSuperuser.roles = noSuperuser.roles.filter((r) => r !== 'superuser');
   delete noSuperuser.role_policy.superuser;
@@ -269,8 +268,7 @@ t.test('init refuses an unreadable or invalid policy (exit 2, one line naming AU
 });
 
 t.test('user add reads the policy the same way: an invalid one is an invalid configuration (exit 2)', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-policy-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'authnzd-cli-policy-');
   const dataDir = path.join(root, 'data');
   const r = await cli(['user', 'add', 'someone@example.com'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(root, 'missing.json') });
   t.equal(r.code, 2, r.stderr);
@@ -279,8 +277,7 @@ t.test('user add reads the policy the same way: an invalid one is an invalid con
 });
 
 t.test('migrate does not read the policy: it only brings the database schema up to date', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-policy-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'authnzd-cli-policy-');
   const dataDir = path.join(root, 'data');
   const r = await runCommand(['bin/authnzd.js', 'migrate'], { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(root, 'missing.json') });
   t.equal(r.code, 0, r.stderr);
@@ -289,8 +286,7 @@ t.test('migrate does not read the policy: it only brings the database schema up 
 });
 
 t.test('init creates the keyring, as serve does, and only once', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'authnzd-cli-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir(t);
   const env = { AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json') };
   const init = await cli(['init'], env);
   t.equal(init.code, 0, init.stderr);
