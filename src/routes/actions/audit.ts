@@ -26,22 +26,24 @@ const AuditEntry = Type.Object({
  * read ("1", "x 2020", "March 7, 2020"), rolled 2026-02-30 over to March, and read a time
  * without an offset in the server's own zone.
  */
-const ISO_TIME = /^(\d{4}|[+-]\d{6})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|([+-])(\d{2}):?(\d{2}))?)?$/;
+const ISO_TIME = /^(?<year>\d{4}|[+-]\d{6})-(?<month>\d{2})-(?<day>\d{2})(?:[Tt ](?<hour>\d{2}):(?<minute>\d{2})(?::(?<second>\d{2})(?:\.(?<fraction>\d+))?)?(?:[Zz]|(?<sign>[+-])(?<offsetHours>\d{2}):?(?<offsetMinutes>\d{2}))?)?$/;
 
 function parseIsoTime(v: string): number | undefined {
-  const m = ISO_TIME.exec(v);
-  if (!m) return undefined;
-  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
-  const offset = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
-  if (month! < 1 || month! > 12 || hour > 23 || minute > 59 || second > 59) return undefined;
-  if (m[9] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return undefined;
+  const g = ISO_TIME.exec(v)?.groups;
+  if (!g) return undefined;
+  const num = (x: string | undefined) => (x === undefined ? 0 : Number(x));
+  const [year, month, day] = [num(g.year), num(g.month), num(g.day)];
+  const [hour, minute, second] = [num(g.hour), num(g.minute), num(g.second)];
+  const [offsetHours, offsetMinutes] = [num(g.offsetHours), num(g.offsetMinutes)];
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;
   const d = new Date(0);
-  d.setUTCFullYear(year!, month! - 1, day!);
-  if (day! < 1 || d.getUTCMonth() !== month! - 1) return undefined;
-  d.setUTCHours(hour, minute, second, m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0')));
+  d.setUTCFullYear(year, month - 1, day);
+  if (day < 1 || d.getUTCMonth() !== month - 1) return undefined;
+  d.setUTCHours(hour, minute, second, g.fraction === undefined ? 0 : Number(g.fraction.slice(0, 3).padEnd(3, '0')));
+  const offset = (g.sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
   const t = d.getTime() - offset * 60_000;
   // Beyond the years a Date holds (±275,760): not a time Date.parse gives either.
-  return Number.isNaN(t) || m[1] === '-000000' ? undefined : t;
+  return Number.isNaN(t) || g.year === '-000000' ? undefined : t;
 }
 
 const parseTime = (field: string, v: string | undefined): number | undefined => {
