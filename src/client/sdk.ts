@@ -44,13 +44,16 @@ export interface ClientOptions {
  * answer that is not a JSON object has the code `invalid_response`, and status 502 when it came
  * with a 2xx (the service, or whatever answered in its place, did not speak the protocol).
  */
+/** One entry of an error answer's `details` (SPEC §2). */
+type ErrorDetail = { path: string; message: string };
+
 export class AuthnzdError extends Error {
   readonly status: number;
   readonly code: string;
   readonly requestId: string | undefined;
   readonly retryAfter: number | undefined;
   /** The validation `details` of a 400 (`[{path, message}]`, SPEC §2); undefined when there are none. */
-  readonly details: { path: string; message: string }[] | undefined;
+  readonly details: ErrorDetail[] | undefined;
   readonly body: Json;
 
   constructor(status: number, body: Json, retryAfter?: number) {
@@ -60,7 +63,7 @@ export class AuthnzdError extends Error {
     this.code = typeof body.code === 'string' ? body.code : 'unknown';
     this.requestId = typeof body.request_id === 'string' ? body.request_id : undefined;
     this.retryAfter = retryAfter;
-    this.details = Array.isArray(body.details) ? (body.details as { path: string; message: string }[]) : undefined;
+    this.details = Array.isArray(body.details) ? (body.details as ErrorDetail[]) : undefined;
     this.body = body;
   }
 }
