@@ -1,6 +1,6 @@
 import { createClient } from '../core/clients.js';
 import { isActionName } from '../actions.js';
-import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
+import { CLI_CLIENT, parseArgs, UsageError, withStore, now, type Command } from './io.js';
 
 export const usage = 'usage: authnzd client add NAME --actions a,b|* | client list | client revoke NAME';
 
@@ -27,7 +27,7 @@ const client: Command = async (args, io) => {
         io.err(`authnzd: a live client named ${name} already exists`);
         return 1;
       }
-      const { secret } = await createClient(store, { name, actions, now: now(), by: 'cli' });
+      const { secret } = await createClient(store, { name, actions, now: now(), by: CLI_CLIENT });
       io.out(`client ${name} created with actions ${actions.join(',')}; its secret is shown once, below:`);
       io.out(secret);
       return 0;
@@ -46,7 +46,7 @@ const client: Command = async (args, io) => {
     const name = positional[0];
     if (!name) throw new UsageError(usage);
     return withStore(io, async (store) => {
-      const done = await store.clients.revokeByName(name, now(), { event: 'client_revoke', outcome: 'success', client: 'cli', subject: name });
+      const done = await store.clients.revokeByName(name, now(), { event: 'client_revoke', outcome: 'success', client: CLI_CLIENT, subject: name });
       if (!done) {
         io.err(`authnzd: no live client named ${name}`);
         return 1;

@@ -36,6 +36,9 @@ export async function withStore<T>(io: CliIo, fn: (store: Store, config: Config)
 
 export const now = () => systemClock.now();
 
+/** The `client` of every audit row the CLI writes (the service writes the calling client's name). */
+export const CLI_CLIENT = 'cli';
+
 /** `--name value` / `--name=value` options (each at most once) and positional arguments. */
 export function parseArgs(args: string[], flags: string[]): { positional: string[]; options: Record<string, string> } {
   const positional: string[] = [];

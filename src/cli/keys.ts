@@ -1,6 +1,6 @@
 import { rotateKeyring } from '../core/keyring.js';
 import { SIGNING_ALGS, type SigningAlg } from '../crypto/keyring.js';
-import { parseArgs, UsageError, withStore, now, type Command } from './io.js';
+import { CLI_CLIENT, parseArgs, UsageError, withStore, now, type Command } from './io.js';
 
 export const usage = 'usage: authnzd keys list | keys rotate [--alg HS256|ES256|EdDSA]';
 
@@ -26,7 +26,7 @@ const keys: Command = async (args, io) => {
     const alg = options.alg as SigningAlg | undefined;
     if (alg !== undefined && !SIGNING_ALGS.includes(alg)) throw new UsageError(`--alg must be one of ${SIGNING_ALGS.join(', ')}`);
     return withStore(io, async (store, config) => {
-      const kids = await rotateKeyring(store, config.keyEncryptionKey, now(), alg, 'cli');
+      const kids = await rotateKeyring(store, config.keyEncryptionKey, now(), alg, CLI_CLIENT);
       io.out(`keyring rotated: new keys ${kids.join(', ')} issue from now on; older keys keep verifying`);
       return 0;
     });

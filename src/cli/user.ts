@@ -5,10 +5,10 @@ import { normaliseEmail } from '../core/email.js';
 import { newToken } from '../core/tokens.js';
 import { ApiError } from '../errors.js';
 import { loadConfiguredPolicy } from '../policy/watcher.js';
-import { configFrom, now, parseArgs, UsageError, withStore, type Command } from './io.js';
+import { CLI_CLIENT, configFrom, now, parseArgs, UsageError, withStore, type Command } from './io.js';
 
 export const usage = 'usage: authnzd user add EMAIL [--name NAME] [--role ROLE] [--password-env VAR] | user lock EMAIL | user unlock EMAIL';
-const cli = { client: 'cli' };
+const cli = { client: CLI_CLIENT };
 
 /**
  * `user add|lock|unlock`: operator access to accounts. `add` creates an active, verified user;
