@@ -45,12 +45,16 @@ export async function issueStandaloneKey(deps: ApiKeyDeps, req: NoSessionRequest
   if ((req.notBefore ?? 0) >= req.refreshExpiresIn) throw neverValid('refresh token', 'refresh_expires_in (the refresh window opens at not_before)');
   const owner = await deps.store.users.getById(req.userId);
   if (!owner) throw new ApiError('not_found', `No user ${req.userId}.`);
+  // As session_new answers for such a user: the caller names the user, so say what is wrong with it.
+  if (!userIsUsable(owner)) throw new ApiError('user_inactive');
   authorize(deps, owner, 'create', owner.id);
   const familyId = newId('fam_');
   const { apikey, row } = await mintApiKey(deps, { ...req, owner, kind: 'standalone', familyId });
   refuseOversized(apikey);
   const refresh = refreshRow(familyId, row.id, owner.id, deps.now(), row.notBefore, req.refreshExpiresIn);
-  await deps.store.apikeys.create(row, refresh.row, issueAudit(row, null, audit));
+  // The owner may have been locked or deactivated while the key was made: the store inserts a
+  // standalone key only while its owner is usable.
+  if (!(await deps.store.apikeys.create(row, refresh.row, issueAudit(row, null, audit)))) throw new ApiError('user_inactive');
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, refreshToken: refresh.token, refreshExpiresAt: refresh.row.expiresAt };
 }
 
@@ -101,5 +105,6 @@ export async function refreshStandaloneKey(
     details: { previous_key_id: c.jti, family_id: token.familyId },
   });
   if (result === 'spent') throw await reuse();
+  if (result === 'refused') throw refused('its API key was revoked, or its owner locked or deactivated, while it was refreshed');
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, refreshToken: next.token, refreshExpiresAt: next.row.expiresAt };
 }

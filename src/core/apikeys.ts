@@ -143,7 +143,9 @@ export async function issueSessionKey(deps: ApiKeyDeps, req: IssueRequest, audit
     scopes: req.scopes, bind: req.bind,
   });
   refuseOversized(apikey);
-  await deps.store.apikeys.create(row, undefined, issueAudit(row, user.id, audit));
+  // The session may have ended while the key was made (logout, lock, password change): the
+  // store inserts a session key only while its session exists.
+  if (!(await deps.store.apikeys.create(row, undefined, issueAudit(row, user.id, audit)))) throw new ApiError('invalid_session');
   return { apikey, keyId: row.id, expiresAt: row.expiresAt, notBefore: row.notBefore };
 }
 

@@ -1,5 +1,5 @@
 import type { Store } from '../db/store.js';
-import type { User } from '../db/types.js';
+import type { AuditEvent, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { ANONYMOUS_USER_ID } from './bootstrap.js';
 import { normaliseEmail } from './email.js';
@@ -140,20 +140,21 @@ export class LoginGuard {
       await this.store.audit.append({ ...base, targetUserId: user?.id ?? null, details: { reason: 'unknown_user' } }, now);
       return this.unknownFailure(email, now);
     }
-    if (user.adminLocked) {
-      // Checked before the temporary lock: an admin lock is not temporary, so its 423 has no
-      // retry_after even while a temporary lock from earlier failures runs (SPEC §2). The
-      // answer is the same whatever the password, so a locked account is no password oracle.
-      await verifyPassword(user.passwordHash, password);
-      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'admin_locked' } }, now);
-      return { ok: false, reason: 'account_locked', user };
-    }
-    if (user.tempLockedUntil !== null && user.tempLockedUntil > now && !(ip !== undefined && await this.knownLocation(email, ip))) {
-      await dummyVerify(password);
-      await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason: 'temporarily_locked' } }, now);
-      return { ok: false, reason: 'account_locked', user, retryAfter: Math.ceil((user.tempLockedUntil - now) / 1000) };
+    const lock = await this.lockOf(user, email, now, ip);
+    if (lock) {
+      // The answer is the same whatever the password, so a locked account is no password oracle
+      // (an admin lock checks the real hash, a temporary lock a dummy one).
+      await (lock.retryAfter === undefined ? verifyPassword(user.passwordHash, password) : dummyVerify(password));
+      return this.lockedAnswer(lock, user, base, now);
     }
     const valid = await verifyPassword(user.passwordHash, password);
+    // The verification waited for an argon2 worker, maybe behind other checks of this account
+    // sent at the same time: their failures may have locked it meanwhile. Look again before
+    // answering, whatever the password, so a burst of parallel guesses gets no more answers
+    // than the lock allows and a right guess among them is refused like a wrong one.
+    const current = await this.store.users.getById(user.id);
+    const lockNow = current && await this.lockOf(current, email, this.now(), ip);
+    if (lockNow) return this.lockedAnswer(lockNow, user, base, now);
     if (!valid) {
       const state = await this.store.users.recordLoginFailure(user.id, now, {
         maxFailures: this.config.loginMaxFailures, lockMs: this.config.loginLockSeconds * 1000,
@@ -174,6 +175,25 @@ export class LoginGuard {
     }
     await this.unknownFailures.clear(email);
     return { ok: true, user };
+  }
+
+  /**
+   * The lock that refuses this attempt, or undefined. The admin lock is looked at first: it is not
+   * temporary, so its 423 has no retry_after even while a temporary lock from earlier failures
+   * runs (SPEC §2). A temporary lock spares a known place, and says the seconds left.
+   */
+  private async lockOf(user: User, email: string, now: number, ip: string | undefined): Promise<{ retryAfter?: number } | undefined> {
+    if (user.adminLocked) return {};
+    if (user.tempLockedUntil === null || user.tempLockedUntil <= now) return undefined;
+    if (ip !== undefined && await this.knownLocation(email, ip)) return undefined;
+    return { retryAfter: Math.ceil((user.tempLockedUntil - now) / 1000) };
+  }
+
+  /** The 423 of a lock, with its audit row. */
+  private async lockedAnswer(lock: { retryAfter?: number }, user: User, base: AuditEvent, now: number): Promise<CredentialResult> {
+    const reason = lock.retryAfter === undefined ? 'admin_locked' : 'temporarily_locked';
+    await this.store.audit.append({ ...base, targetUserId: user.id, details: { reason } }, now);
+    return { ok: false, reason: 'account_locked', user, ...(lock.retryAfter === undefined ? {} : { retryAfter: lock.retryAfter }) };
   }
 
   private async unknownFailure(email: string, now: number): Promise<CredentialResult> {
@@ -203,10 +223,18 @@ export async function login(
   const rehash = needsRehash(user.passwordHash!) ? await hashPassword(input.password) : undefined;
   const t = now();
   const { token, row } = mintSession({ userId: user.id, ipAddress: session.ipAddress, userAgent: session.userAgent, now: t, ttlSeconds: config.sessionTtlSeconds });
-  const created = await store.sessions.rotateForLogin(session.id, row, rehash ? { passwordHash: rehash } : {}, {
+  const created = await store.sessions.rotateForLogin(session.id, row, { verifiedHash: user.passwordHash!, ...(rehash ? { passwordHash: rehash } : {}) }, {
     ...audit, event: 'login', outcome: 'success', actorUserId: user.id, targetUserId: user.id, subject: row.id,
     details: rehash ? { rehashed: true } : {},
   });
+  // The user was locked, deactivated or deleted, or the password reset or changed, while this
+  // login checked the old one: answer as a login sent after that change would be answered.
+  if (created === 'user_changed') {
+    const current = await store.users.getById(user.id);
+    if (current?.adminLocked) throw new ApiError('account_locked');
+    if (current && !current.isActive) throw new ApiError('user_inactive');
+    throw new ApiError('invalid_credentials');
+  }
   // Another login spent the presented session while this one checked the password.
   if (!created) throw new ApiError('invalid_session');
   return { user, token, session: created };

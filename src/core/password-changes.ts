@@ -28,9 +28,11 @@ export async function changePassword(
   if (!checked.ok) throw credentialError(checked);
   enforcePasswordPolicy(input.newPassword, user, 'new_password');
   const hash = await hashPassword(input.newPassword);
-  await store.users.changePassword(user.id, hash, session.id, now(), {
+  const changed = await store.users.changePassword(user.id, hash, session.id, now(), {
     ...audit, event: 'password_change', outcome: 'success', actorUserId: user.id, targetUserId: user.id,
   });
+  // A reset, lock or other change ended this session while the password was checked and hashed.
+  if (!changed) throw new ApiError('invalid_session');
   return user.id;
 }
 

@@ -91,7 +91,11 @@ export async function createSession(
   if (!user) throw new ApiError('not_found', `No user ${userId}.`);
   if (!userIsUsable(user)) throw new ApiError('user_inactive');
   const { token, row } = mintSession({ ...input, userId, now: deps.now(), ttlSeconds: input.expiresIn ?? deps.config.sessionTtlSeconds });
-  const session = await deps.store.sessions.create(row);
+  if (userId === ANONYMOUS_USER_ID) return { token, session: await deps.store.sessions.create(row) };
+  // The user may have been locked, deactivated or deleted since it was read: the store checks
+  // again in the insert's transaction, so a lock racing this call ends the session or refuses it.
+  const session = await deps.store.sessions.createForUser(row);
+  if (!session) throw (await deps.store.users.getById(userId)) ? new ApiError('user_inactive') : new ApiError('not_found', `No user ${userId}.`);
   return { token, session };
 }
 

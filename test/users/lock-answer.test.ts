@@ -21,6 +21,7 @@ t.test('an admin lock over a running temporary lock answers 423 without retry_af
   const temp = await h.call('user_login', await loginBody(h, 'both-locks@example.com', PASSWORD));
   t.equal(temp.statusCode, 423, show(temp));
   t.equal(json(temp).retry_after, 3600, 'the temporary lock has its retry_after');
+  t.equal(temp.headers['retry-after'], '3600', 'and the Retry-After header says the same');
 
   const su = await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD);
   const lock = await h.call('user_lock', { session_token: su, target_user_id: id, locked: true });
@@ -32,6 +33,7 @@ t.test('an admin lock over a running temporary lock answers 423 without retry_af
     t.equal(res.statusCode, 423, show(res));
     t.equal(json(res).code, 'account_locked');
     t.notOk('retry_after' in json(res), `an admin lock is not temporary: no retry_after (${show(res)})`);
+    t.notOk('retry-after' in res.headers, 'nor a Retry-After header');
   }
   const check = await h.call('user_passcheck_nosession', { email: 'both-locks@example.com', password: PASSWORD });
   t.same(json(check), { ok: false, user_id: null, reason: 'account_locked' }, show(check));

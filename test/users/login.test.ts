@@ -148,6 +148,23 @@ t.test('after N failures the account is locked; after the lock time the right pa
   t.equal(after.statusCode, 200, show(after));
 });
 
+t.test('parallel guesses get no more password checks than the lock allows; a right one after them is refused', async (t) => {
+  const h = await buildTestApp(t, { env: { AUTHNZD_LOGIN_MAX_FAILURES: '3', AUTHNZD_LOGIN_LOCK_SECONDS: '600' } });
+  recordDelays(h);
+  const id = await verifiedUser(h, 'burst@example.com');
+  // All sent at once: each reads the account (not locked yet) before any argon2 check ends.
+  const bodies = await Promise.all(Array.from({ length: 9 }, (_, i) => loginBody(h, 'burst@example.com', i < 8 ? 'wrong-password-' + i : PASSWORD)));
+  const answers = await Promise.all(bodies.map((b) => h.call('user_login', b)));
+  const codes = answers.map((r) => r.statusCode);
+  t.same(codes.slice(0, 8).filter((c) => c === 401).length, 3, `three failures are answered as such, the rest find the lock: ${codes.join(',')}`);
+  const right = answers[8]!;
+  t.equal(right.statusCode, 423, `the right password, checked after the lock began, is refused: ${show(right)}`);
+  t.equal(json(right).code, 'account_locked');
+  t.type(json(right).retry_after, 'number');
+  const sessions = await h.call('session_list', { user_id: id });
+  t.same(json<{ sessions: unknown[] }>(sessions).sessions, [], 'no session was created');
+});
+
 t.test('unknown emails back off and lock like real accounts (no enumeration through the lock)', async (t) => {
   const clock = new FakeClock();
   const h = await buildTestApp(t, { clock, env: { AUTHNZD_LOGIN_MAX_FAILURES: '3', AUTHNZD_LOGIN_LOCK_SECONDS: '600' } });

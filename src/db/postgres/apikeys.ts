@@ -2,8 +2,9 @@ import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { ConflictError } from '../errors.js';
 import type { ApiKeyStore } from '../store/apikeys.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb } from './db.js';
-import { apiKeys, refreshTokens, users } from './schema.js';
+import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { apiKeys, refreshTokens, sessions, users } from './schema.js';
+import { lockUser } from './users.js';
 
 export { revokeUserKeys as revokeUserApiKeys } from './sessions.js';
 
@@ -21,6 +22,16 @@ function conflictFrom(err: unknown): unknown {
  * serialise on its row lock; the loser re-checks the condition after the winner commits, finds
  * it false and changes nothing: one winner, one audit row per effective change, no error.
  */
+/**
+ * True when the key's owner exists and is inactive or admin-locked (an owner that does not exist
+ * is not refused: store/apikeys.ts). Its row stays locked FOR KEY SHARE until the transaction ends.
+ */
+async function ownerRefused(tx: PgExec, userId: number): Promise<boolean> {
+  const [owner] = await tx.select({ isActive: users.isActive, adminLocked: users.adminLocked }).from(users)
+    .where(eq(users.id, userId)).for('key share');
+  return owner !== undefined && (!owner.isActive || owner.adminLocked);
+}
+
 export function pgApiKeyStore(db: PgDb): ApiKeyStore {
   // The verify path's only read: the key by primary key with its owner's state (prepared once
   // per connection).
@@ -38,10 +49,21 @@ export function pgApiKeyStore(db: PgDb): ApiKeyStore {
   return {
     async create(key, refresh, audit) {
       try {
-        await db.transaction(async (tx) => {
+        return await db.transaction(async (tx) => {
+          // The session row (the owner's, for a standalone key) stays share-locked until the key
+          // is committed: a concurrent delete of the session (deleteSessionsWhere locks the rows
+          // first) or lock, deactivation or delete of the owner (FOR UPDATE first) then waits and
+          // revokes this key, or came first and the check below refuses it.
+          if (key.sessionId !== null) {
+            const live = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, key.sessionId)).for('share');
+            if (live.length === 0) return false;
+          } else if (await ownerRefused(tx, key.userId)) {
+            return false;
+          }
           await tx.insert(apiKeys).values(key);
           if (refresh) await tx.insert(refreshTokens).values(refresh);
           await insertAudit(tx, audit, key.issuedAt);
+          return true;
         });
       } catch (err) {
         throw conflictFrom(err);
@@ -66,6 +88,9 @@ export function pgApiKeyStore(db: PgDb): ApiKeyStore {
     },
     async revokeAllOfUser(userId, now, reason, audit) {
       return db.transaction(async (tx) => {
+        // The owner's row first: a refresh or issue holding it (FOR KEY SHARE) commits its key
+        // before the UPDATE below, which then revokes it too.
+        await lockUser(tx, userId);
         const rows = await tx.update(apiKeys).set({ revokedAt: now, revokedReason: reason })
           .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
         await insertAudit(tx, { ...audit, details: { ...audit.details, revoked: rows.length } }, now);
@@ -96,12 +121,16 @@ export function pgApiKeyStore(db: PgDb): ApiKeyStore {
       const now = key.issuedAt;
       try {
         return await db.transaction(async (tx) => {
-          const spent = await tx.update(refreshTokens).set({ usedAt: now })
-            .where(and(eq(refreshTokens.tokenHash, spentHash), isNull(refreshTokens.usedAt)))
-            .returning({ tokenHash: refreshTokens.tokenHash });
-          if (spent.length === 0) return 'spent' as const;
-          await tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refreshed' })
-            .where(and(eq(apiKeys.id, oldKeyId), isNull(apiKeys.revokedAt)));
+          // Locked in the order owner, key, token (a lock or revoke-all takes the owner first,
+          // reuse detection the keys before the tokens); nothing is written before every check.
+          const refusedOwner = await ownerRefused(tx, key.userId);
+          const [old] = await tx.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, oldKeyId)).for('update');
+          const [token] = await tx.select({ usedAt: refreshTokens.usedAt }).from(refreshTokens)
+            .where(eq(refreshTokens.tokenHash, spentHash)).for('update');
+          if (!token || token.usedAt !== null) return 'spent' as const;
+          if (!old || old.revokedAt !== null || refusedOwner) return 'refused' as const;
+          await tx.update(refreshTokens).set({ usedAt: now }).where(eq(refreshTokens.tokenHash, spentHash));
+          await tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refreshed' }).where(eq(apiKeys.id, oldKeyId));
           await tx.insert(apiKeys).values(key);
           await tx.insert(refreshTokens).values(refresh);
           await insertAudit(tx, audit, now);

@@ -30,7 +30,7 @@ async function spendToken(tx: PgExec, tokenHash: string, purpose: 'verify_email'
 }
 
 /** The user row, locked until the transaction ends (read-modify-write without lost updates). */
-async function lockUser(tx: PgExec, userId: number) {
+export async function lockUser(tx: PgExec, userId: number) {
   const [row] = await tx.select().from(users).where(eq(users.id, userId)).for('update');
   return row;
 }
@@ -78,6 +78,9 @@ export function pgUserStore(db: PgDb): UserStore {
     },
     async addToken(userId, token) {
       await db.transaction(async (tx) => {
+        // The user's row serialises tokens issued at once: each deletes the earlier ones only
+        // after the previous insert committed, so one token is left, not one per request.
+        await lockUser(tx, userId);
         await tx.delete(userTokens).where(and(eq(userTokens.userId, userId), eq(userTokens.purpose, token.purpose), isNull(userTokens.usedAt)));
         await tx.insert(userTokens).values({ ...token, userId });
       });
@@ -110,10 +113,15 @@ export function pgUserStore(db: PgDb): UserStore {
       });
     },
     async changePassword(userId, passwordHash, keepSessionId, now, audit) {
-      await db.transaction(async (tx) => {
+      return db.transaction(async (tx) => {
+        // The user's row first: a reset, lock or other change (which lock it too) has committed,
+        // and ended this session, before the session is looked at, or waits for this change.
+        await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update');
+        if (keepSessionId !== null && (await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, keepSessionId))).length === 0) return false;
         await tx.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId));
         await revokeAccess(tx, userId, now, 'password_changed', keepSessionId);
         await insertAudit(tx, audit, now);
+        return true;
       });
     },
     async recordLoginFailure(userId, now, limits, audit) {
@@ -182,6 +190,9 @@ export function pgUserStore(db: PgDb): UserStore {
     },
     async delete(userId, now, audit) {
       return db.transaction(async (tx) => {
+        // Locked first, as a lock does: a key being issued for the user (apikeys.create holds the
+        // row) is committed before the revocation below, which then sees it.
+        await lockUser(tx, userId);
         await revokeAccess(tx, userId, now, 'user_deleted');
         const deleted = await tx.delete(users).where(eq(users.id, userId)).returning({ id: users.id });
         if (deleted.length === 0) return false;

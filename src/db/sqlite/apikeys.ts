@@ -51,6 +51,8 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
   const writeAudit = auditWriter(db);
   const grouped = groupCommit(raw);
   const insertKey = preparedKeyInsert(db);
+  const sessionExists = raw.prepare<[string], { one: number }>('SELECT 1 AS one FROM sessions WHERE id = ?');
+  const ownerRefused = raw.prepare<[number], { one: number }>('SELECT 1 AS one FROM users WHERE id = ? AND (is_active = 0 OR admin_locked = 1)');
   // The usage flush: one prepared UPDATE, run per key (the caller sends a few hundred keys per
   // call), raw: drizzle's placeholder mapping per run was a third of the flush (issue 7).
   const addUsage = raw.prepare<[number, number, string]>(
@@ -60,11 +62,15 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
   });
   return {
     async create(key, refresh, audit) {
-      // Keys issued in the same event-loop turn share one commit, each in its own savepoint.
-      await grouped(() => {
+      // Keys issued in the same event-loop turn share one commit. The session (or the owner) is
+      // looked at in the unit itself: a logout or lock queued or committed before it has revoked
+      // nothing of this key.
+      return grouped(() => {
+        if (key.sessionId !== null ? sessionExists.get(key.sessionId) === undefined : ownerRefused.get(key.userId) !== undefined) return false;
         insertKey(key);
         if (refresh) db.insert(refreshTokens).values(refresh).run();
         writeAudit(audit, key.issuedAt);
+        return true;
       });
     },
     async getForVerify(id, at) {
@@ -116,11 +122,12 @@ export function sqliteApiKeyStore(db: SqliteDb, raw: Database.Database, stamp: C
     async rotateRefresh(spentHash, oldKeyId, key, refresh, audit) {
       const now = key.issuedAt;
       return db.transaction((tx) => {
-        const spent = tx.update(refreshTokens).set({ usedAt: now })
-          .where(and(eq(refreshTokens.tokenHash, spentHash), isNull(refreshTokens.usedAt))).run();
-        if (spent.changes === 0) return 'spent' as const;
-        tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refreshed' })
-          .where(and(eq(apiKeys.id, oldKeyId), isNull(apiKeys.revokedAt))).run();
+        const token = tx.select({ usedAt: refreshTokens.usedAt }).from(refreshTokens).where(eq(refreshTokens.tokenHash, spentHash)).get();
+        if (!token || token.usedAt !== null) return 'spent' as const;
+        const old = tx.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, oldKeyId)).get();
+        if (!old || old.revokedAt !== null || ownerRefused.get(key.userId) !== undefined) return 'refused' as const;
+        tx.update(refreshTokens).set({ usedAt: now }).where(eq(refreshTokens.tokenHash, spentHash)).run();
+        tx.update(apiKeys).set({ revokedAt: now, revokedReason: 'refreshed' }).where(eq(apiKeys.id, oldKeyId)).run();
         insertKey(key);
         tx.insert(refreshTokens).values(refresh).run();
         writeAudit(audit, now);

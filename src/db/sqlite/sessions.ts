@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, inArray, isNull, lte, ne, sql, type SQL } from 'drizzle-orm';
 import type Database from 'better-sqlite3';
-import { mergeExtra, type SessionStore } from '../store/sessions.js';
-import type { Session, User } from '../types.js';
+import { mergeExtra, ownerStands, type NewSession, type SessionStore } from '../store/sessions.js';
+import type { AuditEvent, Session, User } from '../types.js';
 import { auditWriter } from './audit.js';
 import { ReadMemo, type ChangeStamp } from './read-memo.js';
 import type { SqliteDb } from './db.js';
@@ -73,6 +73,12 @@ function sessionWithUser(r: SessionUserRow): { session: Session; user: User | un
   return { session, user };
 }
 
+/** The user's state a new session depends on (store/sessions.ts `ownerStands`). */
+function ownerState(tx: SqliteDb, userId: number) {
+  return tx.select({ isActive: users.isActive, adminLocked: users.adminLocked, passwordHash: users.passwordHash })
+    .from(users).where(eq(users.id, userId)).get();
+}
+
 export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: ChangeStamp): SessionStore {
   const byToken = db.select().from(sessions).where(eq(sessions.tokenHash, sql.placeholder('h'))).prepare();
   // session_exists, and every session-bound action: the session and its user in one read. A raw
@@ -84,13 +90,20 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
     return row && sessionWithUser(row);
   });
   const writeAudit = auditWriter(db);
+  /** Inserts a session with its audit row, unless `admit` (run first, in the transaction) refuses it. */
+  const insertSession = (session: NewSession, audit: AuditEvent | undefined, admit?: (tx: SqliteDb) => boolean) =>
+    db.transaction((tx) => {
+      if (admit && !admit(tx)) return undefined;
+      const row = tx.insert(sessions).values(session).returning().get();
+      if (audit) writeAudit(audit, session.createdAt);
+      return row;
+    });
   return {
     async create(session, audit) {
-      return db.transaction((tx) => {
-        const row = tx.insert(sessions).values(session).returning().get();
-        if (audit) writeAudit(audit, session.createdAt);
-        return row;
-      });
+      return insertSession(session, audit)!;
+    },
+    async createForUser(session, audit) {
+      return insertSession(session, audit, (tx) => ownerStands(ownerState(tx, session.userId)));
     },
     async getByTokenHash(tokenHash) {
       return byToken.get({ h: tokenHash });
@@ -131,10 +144,14 @@ export function sqliteSessionStore(db: SqliteDb, raw: Database.Database, stamp: 
     },
     async rotateForLogin(oldId, session, update, audit) {
       return db.transaction((tx) => {
+        if (!ownerStands(ownerState(tx, session.userId), update.verifiedHash)) return 'user_changed' as const;
         if (deleteSessionsWhere(tx, eq(sessions.id, oldId), session.createdAt) === 0) return undefined;
         const row = tx.insert(sessions).values(session).returning().get();
+        // A success resets the count; a temporary lock still in force stays (users.md): this
+        // login came from a known place (LoginGuard), the other places remain locked out.
         tx.update(users).set({
-          failedLogins: 0, tempLockedUntil: null, lastLoginAt: session.createdAt, updatedAt: session.createdAt,
+          failedLogins: 0, lastLoginAt: session.createdAt, updatedAt: session.createdAt,
+          tempLockedUntil: sql`CASE WHEN ${users.tempLockedUntil} > ${session.createdAt} THEN ${users.tempLockedUntil} ELSE NULL END`,
           ...(update.passwordHash ? { passwordHash: update.passwordHash } : {}),
         }).where(eq(users.id, session.userId)).run();
         writeAudit(audit, session.createdAt);

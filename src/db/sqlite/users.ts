@@ -110,10 +110,12 @@ export function sqliteUserStore(db: SqliteDb, stamp: ChangeStamp): UserStore {
       });
     },
     async changePassword(userId, passwordHash, keepSessionId, now, audit) {
-      db.transaction((tx) => {
+      return db.transaction((tx) => {
+        if (keepSessionId !== null && !tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, keepSessionId)).get()) return false;
         tx.update(users).set({ passwordHash, updatedAt: now }).where(eq(users.id, userId)).run();
         revokeAccess(tx, userId, now, 'password_changed', keepSessionId);
         writeAudit(audit, now);
+        return true;
       });
     },
     async recordLoginFailure(userId, now, limits, audit) {

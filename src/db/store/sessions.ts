@@ -16,6 +16,23 @@ export interface NewSession {
 export interface LoginUpdate {
   /** A new argon2id hash when the stored one used old parameters (transparent rehash). */
   passwordHash?: string;
+  /**
+   * The hash the password was checked against: the login stands only while it is still the
+   * user's (a reset or change committed during the check makes the password it proved stale).
+   */
+  verifiedHash?: string;
+}
+
+/** What the session owner's row must still say for a login or a user's new session to stand. */
+export interface OwnerState {
+  isActive: boolean;
+  adminLocked: boolean;
+  passwordHash: string | null;
+}
+
+/** True while the owner may hold a new session: exists, active, not admin-locked (and, for a login, the checked hash is still theirs). */
+export function ownerStands(owner: OwnerState | undefined, verifiedHash?: string): boolean {
+  return owner !== undefined && owner.isActive && !owner.adminLocked && (verifiedHash === undefined || owner.passwordHash === verifiedHash);
 }
 
 /*
@@ -24,6 +41,14 @@ export interface LoginUpdate {
  */
 export interface SessionStore {
   create(session: NewSession, audit?: AuditEvent): Promise<Session>;
+  /**
+   * `create` for a session of a named user (session_new with `user_id`): inserted only while the
+   * user exists, is active and is not admin-locked, checked in the insert's transaction;
+   * undefined (nothing written) otherwise. A session created alongside a lock, deactivation or
+   * delete of its user is so either ended by it or refused (on PostgreSQL the user row is locked
+   * FOR KEY SHARE until the insert commits; those changes lock it FOR UPDATE first).
+   */
+  createForUser(session: NewSession, audit?: AuditEvent): Promise<Session | undefined>;
   /** The session whose token hashes to `tokenHash`, expired or not (callers check `expiresAt`). */
   getByTokenHash(tokenHash: string): Promise<Session | undefined>;
   /**
@@ -56,8 +81,13 @@ export interface SessionStore {
    * for the user, resets the failed-login count and temporary lock, records the login time (and
    * a rehashed password), and writes the audit row. Undefined (and nothing changed) when `oldId`
    * no longer exists: a presented session can be spent by one login only, even under a race.
+   * 'user_changed' (nothing changed) when the user no longer stands (`ownerStands`: deleted,
+   * deactivated, admin-locked, or its password hash is no longer `update.verifiedHash`), read in
+   * the rotation's transaction (on PostgreSQL the user row locked FOR NO KEY UPDATE first): a
+   * login racing a lock, reset or password change either comes first, and its session is ended
+   * by them, or is refused.
    */
-  rotateForLogin(oldId: string, session: NewSession, update: LoginUpdate, audit: AuditEvent): Promise<Session | undefined>;
+  rotateForLogin(oldId: string, session: NewSession, update: LoginUpdate, audit: AuditEvent): Promise<Session | undefined | 'user_changed'>;
 }
 
 /** `extra` with `changes` merged in: a key set to `null` is deleted, any other value replaces. */

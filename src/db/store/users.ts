@@ -99,7 +99,7 @@ export interface UserStore {
   /** Users with id above `afterId`, by id. */
   list(afterId: number, limit: number): Promise<User[]>;
 
-  /** Adds a token for the user, replacing the user's unused tokens of the same purpose. */
+  /** Adds a token for the user, replacing the user's unused tokens of the same purpose (also when several are added at once: one is left). */
   addToken(userId: number, token: NewUserToken): Promise<void>;
   /** An unused, unexpired token of that purpose. */
   getLiveToken(tokenHash: string, purpose: UserTokenPurpose, now: number): Promise<UserToken | undefined>;
@@ -114,8 +114,14 @@ export interface UserStore {
    * (an inactive one's is left alone: activation is `verifyEmail`'s).
    */
   resetPassword(tokenHash: string, passwordHash: string, now: number, audit: AuditEvent): Promise<User | undefined>;
-  /** New hash; every other session (all but `keepSessionId`) and every key revoked. */
-  changePassword(userId: number, passwordHash: string, keepSessionId: string | null, now: number, audit: AuditEvent): Promise<void>;
+  /**
+   * New hash; every other session (all but `keepSessionId`) and every key revoked; true. False,
+   * and nothing changed, when `keepSessionId` (the session asking for the change) no longer
+   * exists, read in the transaction after the user's row is locked: a change racing a reset,
+   * lock or another change whose commit ended its session does not undo that change with a
+   * password it checked against the old hash.
+   */
+  changePassword(userId: number, passwordHash: string, keepSessionId: string | null, now: number, audit: AuditEvent): Promise<boolean>;
 
   /** Counts one failed login atomically; starts the temporary lock at `maxFailures`. */
   recordLoginFailure(userId: number, now: number, limits: LoginFailureLimits, audit: AuditEvent): Promise<LoginFailureState>;

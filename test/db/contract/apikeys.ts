@@ -112,6 +112,12 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     t.equal((await store.apikeys.getRefreshToken('hash-refresh-1'))?.usedAt, T0 + 10, 'spent tokens keep their time');
     t.equal((await store.apikeys.getById('other'))?.revokedAt, null, 'other families are untouched');
     t.match((await audits(store, 'apikey_refresh_reuse')).map((a) => a.details), [{ revoked: 1 }]);
+
+    await store.apikeys.revoke('other', T0 + 50, 'user_request', ev('apikey_revoke'));
+    t.equal(await store.apikeys.rotateRefresh('hash-refresh-g', 'other', newKey('other2', 1, { familyId: 'g' }), newRefresh('g2', 'other2', 'g', 1), ev('apikey_refresh')),
+      'refused', 'a key revoked meanwhile is not refreshed');
+    t.equal(await store.apikeys.getById('other2'), undefined, 'no successor');
+    t.equal((await store.apikeys.getRefreshToken('hash-refresh-g'))?.usedAt, null, 'and the token is not spent');
   });
 
   t.test('apikeys: revoked by session and user changes', async (t) => {
@@ -126,6 +132,9 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     await store.apikeys.create(newKey('free', u.id), undefined, ev('apikey_issue'));
     await store.sessions.delete('ses_1', T0 + 1, ev('session_delete'));
     t.equal(await reason('s1'), 'session_deleted', 'deleting a session revokes its keys');
+    t.equal(await store.apikeys.create(newKey('late', u.id, { kind: 'session', sessionId: 'ses_1' }), undefined, ev('apikey_issue')), false,
+      'no key is stored for a session that no longer exists');
+    t.equal(await store.apikeys.getById('late'), undefined);
     t.equal(await reason('free'), null, 'but no other key');
 
     await sessionKey('2', 's2');
@@ -148,11 +157,15 @@ export function apikeysContract(t: Test, target: ContractTarget): void {
     await store.users.setAdminLock(u.id, true, 'locked', T0 + 4, ev('user_lock'));
     t.equal(await reason('a1'), 'user_locked');
     t.match(await store.apikeys.getForVerify('a1'), { userRole: 'locked', userLocked: true });
+    t.equal(await again('locked'), false, 'no new standalone key for an admin-locked owner');
     await store.users.setAdminLock(u.id, false, 'locked', T0 + 5, ev('user_unlock'));
     await again('a2');
     await store.users.update(u.id, { isActive: false }, T0 + 6, [ev('user_edit')]);
     t.equal(await reason('a2'), null, 'deactivation leaves standalone keys alone: verify answers user_inactive (SPEC §4.2)');
-    await again('a3');
+    t.equal(await again('a3'), false, 'no new standalone key for an inactive owner');
+    t.equal(await store.apikeys.getById('a3'), undefined);
+    await store.users.update(u.id, { isActive: true }, T0 + 6, [ev('user_edit')]);
+    t.equal(await again('a3'), true);
     await store.users.addToken(u.id, { tokenHash: 'r', purpose: 'reset_password', createdAt: T0, expiresAt: T0 + HOUR });
     await store.users.resetPassword('r', '$argon2id$r', T0 + 7, ev('reset'));
     t.equal(await reason('a3'), 'password_reset');

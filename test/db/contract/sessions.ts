@@ -84,7 +84,8 @@ export function sessionsContract(t: Test, target: ContractTarget): void {
     const fresh = await store.sessions.rotateForLogin('ses_anon', newSession('new', u.id, { createdAt: T0 + 8 }), { passwordHash: '$argon2id$rehash' }, ev('login'));
     t.same(fresh, newSession('new', u.id, { createdAt: T0 + 8 }));
     t.equal(await store.sessions.getByTokenHash('hash-session-anon'), undefined, 'the presented session is replaced');
-    t.match(await store.users.getById(u.id), { failedLogins: 0, tempLockedUntil: null, lastLoginAt: T0 + 8, updatedAt: T0 + 8, passwordHash: '$argon2id$rehash' });
+    t.match(await store.users.getById(u.id), { failedLogins: 0, tempLockedUntil: T0 + HOUR, lastLoginAt: T0 + 8, updatedAt: T0 + 8, passwordHash: '$argon2id$rehash' },
+      'the count is reset; a temporary lock still in force stays (a login from a known place does not lift it for others)');
     t.equal(await store.sessions.rotateForLogin('ses_anon', newSession('again', u.id, { createdAt: T0 + 9 }), {}, ev('login')), undefined,
       'a presented session is spent by one login only');
     t.equal(await store.sessions.getByTokenHash('hash-session-again'), undefined, 'the refused rotation creates nothing');
@@ -98,6 +99,30 @@ export function sessionsContract(t: Test, target: ContractTarget): void {
     t.ok(await store.sessions.getByTokenHash('hash-session-new2'), 'the presented session survives');
     t.equal((await store.users.getById(u.id))?.lastLoginAt, T0 + 9, 'nor is the login recorded');
     t.equal((await audits(store, 'login')).length, 2, 'nor audited');
+
+    await store.sessions.create(newSession('anon3', u.id));
+    await store.sessions.rotateForLogin('ses_anon3', newSession('new4', u.id, { createdAt: T0 + HOUR, expiresAt: T0 + 2 * HOUR }), {}, ev('login'));
+    t.match(await store.users.getById(u.id), { failedLogins: 0, tempLockedUntil: null }, 'a temporary lock that has run out is cleared');
+  });
+
+  t.test('sessions: a user\'s new session, and a login, stand only while the user does', async (t) => {
+    const { store } = await target.fresh(t);
+    const u = await store.users.create(newUser(1));
+    t.match(await store.sessions.createForUser(newSession('a', u.id)), { id: 'ses_a' });
+    await store.sessions.create(newSession('anon', u.id));
+    t.equal(await store.sessions.rotateForLogin('ses_anon', newSession('x', u.id), { verifiedHash: '$argon2id$stale' }, ev('login')), 'user_changed',
+      'the password hash changed since the login checked it');
+    t.ok(await store.sessions.getByTokenHash('hash-session-anon'), 'the refused rotation changes nothing');
+    t.equal(await store.sessions.getByTokenHash('hash-session-x'), undefined);
+    t.match(await store.sessions.rotateForLogin('ses_anon', newSession('y', u.id), { verifiedHash: '$argon2id$x' }, ev('login')), { id: 'ses_y' });
+    await store.users.setAdminLock(u.id, true, 'locked', T0 + 1, ev('user_lock'));
+    t.equal(await store.sessions.createForUser(newSession('b', u.id)), undefined, 'no session for an admin-locked user');
+    await store.sessions.create(newSession('anon2', u.id));
+    t.equal(await store.sessions.rotateForLogin('ses_anon2', newSession('z', u.id), {}, ev('login')), 'user_changed', 'nor a login');
+    await store.users.setAdminLock(u.id, false, 'locked', T0 + 2, ev('user_unlock'));
+    await store.users.update(u.id, { isActive: false }, T0 + 3, [ev('user_edit')]);
+    t.equal(await store.sessions.createForUser(newSession('c', u.id)), undefined, 'nor for an inactive one');
+    t.equal(await store.sessions.createForUser(newSession('d', 999)), undefined, 'nor for a user that does not exist');
   });
 
   t.test('two instances: racing session deletes', async (t) => {

@@ -221,10 +221,15 @@ export function usersContract(t: Test, target: ContractTarget): void {
 
     await store.sessions.create(newSession(2, u.id));
     await store.sessions.create(newSession(3, u.id));
-    await store.users.changePassword(u.id, '$argon2id$changed', 'ses_2', T0 + 8, ev('password_change'));
+    t.equal(await store.users.changePassword(u.id, '$argon2id$changed', 'ses_2', T0 + 8, ev('password_change')), true);
     t.ok(await store.sessions.getByTokenHash('hash-session-2'), 'the current session stays');
     t.equal(await store.sessions.getByTokenHash('hash-session-3'), undefined, 'every other session goes');
     t.equal((await store.users.getById(u.id))?.passwordHash, '$argon2id$changed');
+    t.equal((await audits(store, 'password_change')).length, 1);
+    t.equal(await store.users.changePassword(u.id, '$argon2id$late', 'ses_3', T0 + 8, ev('password_change')), false,
+      'a change asked for by a session that has ended meanwhile changes nothing');
+    t.equal((await store.users.getById(u.id))?.passwordHash, '$argon2id$changed');
+    t.ok(await store.sessions.getByTokenHash('hash-session-2'), 'and ends no session');
     t.equal((await audits(store, 'password_change')).length, 1);
 
     await store.users.update(u.id, { isActive: false }, T0 + 9, [ev('user_edit')]);
