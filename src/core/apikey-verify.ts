@@ -54,8 +54,8 @@ export type VerifyResult =
 const no = (reason: VerifyReason): VerifyResult => ({ valid: false, reason });
 const MALFORMED = no('malformed');
 
-/** Revocations made by an owner's lock or deletion (the users stores). */
-const ownerCascades = new Set(['user_locked', 'user_deleted']);
+/** Revocations made by an owner's lock, deletion or deactivation (the users stores). */
+const ownerCascades = new Set(['user_locked', 'user_deleted', 'user_deactivated']);
 
 type OpenOutcome = { ok: true; key: OpenedKey } | Exclude<OpenResult, { ok: true }>;
 
@@ -106,8 +106,9 @@ function refusal(opened: OpenedKey, row: ApiKeyVerifyRow | undefined, req: Verif
     if (!row || !safeEqual(row.tokenHash, opened.tknHash)) return no('revoked');
     const ownerInactive = row.userRole === null || !row.userActive || row.userLocked || row.userRole !== c.rol;
     if (row.revokedAt !== null) {
-      // Locking or deleting the owner revokes the key (SPEC §4.2); while the owner is still locked
-      // or gone, the reason the caller sees is the owner's state, as SPEC's reason list says.
+      // Locking or deleting the owner revokes the key (SPEC §4.2), and deactivating the owner ends
+      // its sessions with their keys; while the owner is still locked, gone or inactive, the
+      // reason the caller sees is the owner's state, as SPEC's reason list says.
       return no(ownerInactive && ownerCascades.has(row.revokedReason ?? '') ? 'user_inactive' : 'revoked');
     }
     if (ownerInactive) return no('user_inactive');

@@ -136,6 +136,17 @@ function protectedHeader(part: string): Header | undefined {
   return header;
 }
 
+/**
+ * True when a part is the base64url of a JSON object. A JWE whose protected header is one but has
+ * no string `kid` is still a JWE (SPEC §4.2: `malformed` is "not azk_ + a JWE"): no key of the
+ * keyring can open it, so it is `invalid`, like one naming an unknown kid. Only asked on refusal.
+ */
+function isJsonObject(part: string): boolean {
+  const raw = unb64(part);
+  const h = raw === undefined ? undefined : jsonOf(raw);
+  return typeof h === 'object' && h !== null && !Array.isArray(h);
+}
+
 /** True when the header has no member outside `allowed` (so no `crit`, `jku`, `zip`, `b64`…). */
 function onlyMembers(h: Readonly<Record<string, unknown>>, allowed: ReadonlySet<string>): boolean {
   for (const k of Object.keys(h)) if (!allowed.has(k)) return false;
@@ -189,7 +200,7 @@ function openSteps(apikey: string, keyring: Keyring): OpenResult | Pending {
   if (!JWE_SHAPE.test(jwe)) return MALFORMED;
   const parts = jwe.split('.');
   const h = protectedHeader(parts[0]!);
-  if (h === undefined) return MALFORMED;
+  if (h === undefined) return isJsonObject(parts[0]!) ? INVALID : MALFORMED;
   if (h.alg !== 'dir' || h.enc !== ENCRYPTION_ALG || parts[1] !== '' || !onlyMembers(h, JWE_MEMBERS)) return INVALID;
   const encKey = keyring.get(h.kid, 'enc');
   if (encKey === undefined) return { load: h.kid, use: 'enc' };

@@ -38,6 +38,13 @@ t.test('forged envelopes are invalid', async (t) => {
       wrap(await new CompactSign(payload).setProtectedHeader({ alg: 'HS256', kid: 'sig-unknown' }).sign(otherHmac))],
     ['inner without kid', async () => wrap(await new CompactSign(payload).setProtectedHeader({ alg: 'HS256' }).sign(sigKey.key))],
     ['outer with an unknown kid', async () => wrap('x.y.z', { kid: 'enc-unknown' })],
+    // A compact JWE (dir, A256GCM) under another key that names no kid, or a kid that is not a
+    // string, is still a JWE: it cannot be decrypted (invalid), it is not malformed.
+    ['outer without kid (another key)', async () =>
+      'azk_' + (await new CompactEncrypt(enc.encode('x.y.z')).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(webcrypto.getRandomValues(new Uint8Array(32))))],
+    ['outer without kid (the genuine key)', async () =>
+      'azk_' + (await new CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'JWT' }).encrypt(encKey.key))],
+    ['outer with a numeric kid', async () => wrap('x.y.z', { kid: 5 })],
     ['outer enc A128GCM', async () => {
       const k128 = await webcrypto.subtle.importKey('raw', webcrypto.getRandomValues(new Uint8Array(16)), { name: 'AES-GCM' }, false, ['encrypt']);
       return wrap(await new CompactSign(payload).setProtectedHeader({ alg: 'HS256', kid: sigKey.kid }).sign(sigKey.key), { enc: 'A128GCM' }, k128);

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { buildTestApp, json, show, type TestApp } from '../helper.js';
+import { buildTestApp, json, show, SUPERUSER_EMAIL, SUPERUSER_PASSWORD, type TestApp } from '../helper.js';
+import { loginAs } from '../users/fixtures.js';
 import { IP, UA, issueSessionKey, issueStandalone, keyBody, newSession, newUser, rawDb, verify } from './setup.js';
 
 /* issue_apikey, issue_apikey_nosession, list_apikeys, revoke_apikey, revoke_all_apikeys. */
@@ -72,7 +73,10 @@ t.test('issue_apikey_nosession: owner must exist and be allowed', async (t) => {
   t.equal(codeOf(await h.call('issue_apikey_nosession', { user_id: 999, ...body })), '404 not_found');
   t.equal(codeOf(await h.call('issue_apikey_nosession', { user_id: 2, ...body })), '403 permission_denied', 'anonymous');
   const inactive = await newUser(h, { active: false });
-  t.equal(codeOf(await h.call('issue_apikey_nosession', { user_id: inactive, ...body })), '403 permission_denied', 'inactive');
+  t.equal(codeOf(await h.call('issue_apikey_nosession', { user_id: inactive, ...body })), '403 user_inactive', 'not verified (as session_new answers)');
+  const locked = await newUser(h);
+  t.equal((await h.call('user_lock', { session_token: await loginAs(h, SUPERUSER_EMAIL, SUPERUSER_PASSWORD), target_user_id: locked, locked: true })).statusCode, 200);
+  t.equal(codeOf(await h.call('issue_apikey_nosession', { user_id: locked, ...body })), '403 user_inactive', 'admin-locked');
   const ok = await h.call('issue_apikey_nosession', { user_id: 1, ...body });
   t.equal(ok.statusCode, 201, show(ok));
   t.same(Object.keys(json(ok)).sort(), ['apikey', 'expires_at', 'key_id', 'refresh_expires_at', 'refresh_token']);

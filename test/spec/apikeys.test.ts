@@ -204,14 +204,21 @@ t.test('verify reasons are values, never 4xx', async (t) => {
 });
 
 // SPEC §4.2 lists "deactivated" under user_inactive, and deactivation is not among the events that
-// revoke all keys: deactivation ends the sessions but leaves standalone keys, which answer
-// user_inactive.
+// revoke all keys: deactivation ends the sessions (and their session keys) but leaves standalone
+// keys. Every key of the deactivated owner answers user_inactive while the owner is inactive, the
+// session key too (as for a lock); after reactivation the session key stays revoked.
 t.test('a deactivated owner makes keys answer user_inactive', async (t) => {
   const h = await specApp(t);
   const u = await activeUser(h);
   const k = await issueStandalone(h, u.id);
+  const sk = await issueKey(h, await login(h, u.email));
   const su = await superLogin(h);
   const off = await h.call('user_edit', { session_token: su, target_user_id: u.id, update: { is_active: false } });
   t.equal(off.statusCode, 200, show(off));
   t.same(await verify(h, k.apikey), { valid: false, reason: 'user_inactive' }, 'deactivated owner');
+  t.same(await verify(h, sk.apikey), { valid: false, reason: 'user_inactive' }, 'deactivated owner: session key');
+  const on = await h.call('user_edit', { session_token: su, target_user_id: u.id, update: { is_active: true } });
+  t.equal(on.statusCode, 200, show(on));
+  t.equal((await verify(h, k.apikey)).valid, true, 'reactivated: the standalone key works again');
+  t.same(await verify(h, sk.apikey), { valid: false, reason: 'revoked' }, 'reactivated: the session key ended with its session');
 });
