@@ -27,7 +27,11 @@ export const MAX_USER_ID = 2_147_483_647;
 export const UserId = Type.Integer({ minimum: 1, maximum: MAX_USER_ID, description: 'Numeric user id' });
 export const Token = Type.String({ minLength: 1, maxLength: 512 });
 export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'Email address; normalised (NFKC, trimmed, lower-cased)' });
-export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+/**
+ * A password as given. Empty is a value, not a malformed call: the password policy refuses it
+ * where a password is set (400 weak_password, SPEC §3) and it is wrong where one is checked.
+ */
+export const Password = Type.String({ maxLength: 1024 });
 export const Seconds = Type.Integer({ minimum: 1, maximum: 10 * 365 * 86400, description: 'Duration in seconds' });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601 UTC' });
 /** Checked by the `x-max-depth` keyword registered in app.ts (core/extra.ts). */

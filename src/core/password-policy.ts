@@ -52,7 +52,8 @@ function isSimilar(pw: string, attributes: string[]): boolean {
     const a = raw.toLowerCase().slice(0, 128);
     if (a.length < 4) continue;
     if (lower.includes(a) && a.length * 2 >= lower.length) return true;
-    if (a.includes(lower)) return true;
+    // A password of a few characters (or none) is in many names; min_length refuses it already.
+    if (lower.length >= 4 && a.includes(lower)) return true;
     if (distance(lower, a) <= Math.floor(Math.max(lower.length, a.length) * 0.3)) return true;
   }
   return false;

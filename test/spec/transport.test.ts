@@ -93,8 +93,16 @@ t.test('x-request-id is accepted, echoed on every answer, and logged', async (t)
   const line = h.logs.find((l) => l.request_id === 'spec-req-1' && l.action === 'session_new');
   t.ok(line, 'one request line with the action');
   t.equal(line?.status, 201);
-  t.type(line?.duration_ms, 'number');
+  t.type(line?.duration, 'number');
   t.equal(line?.client, 'admin');
+  // SPEC §7 names the fields of the request line: every line has each of them, under that name.
+  const refused = await h.call('session_new', { ip_address: IP, user_agent: UA }, { headers: { 'x-request-id': 'spec-req-401', authorization: 'Bearer wrong-secret-0123456789abcdef' } });
+  t.equal(refused.statusCode, 401);
+  const refusedLine = h.logs.find((l) => l.request_id === 'spec-req-401' && l.msg === 'request');
+  for (const field of ['request_id', 'action', 'status', 'duration', 'client']) {
+    t.ok(refusedLine !== undefined && field in refusedLine, `${field} on the line of a refused call`);
+  }
+  t.equal(refusedLine?.client, null, 'no client authenticated: null');
 });
 
 t.test('open endpoints need no client secret', async (t) => {
