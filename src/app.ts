@@ -166,8 +166,8 @@ export async function buildApp(config: Config, opts: AppOptions = {}): Promise<F
     req.log.info({
       action: req.routeOptions.config.action ?? req.routeOptions.url ?? 'unmatched',
       status: reply.statusCode,
-      duration_ms: durationMs(reply),
-      client: req.client?.name,
+      duration: durationMs(reply),
+      client: req.client?.name ?? null,
     }, 'request');
     done();
   });
