@@ -23,7 +23,7 @@ export function badUrlAnswer(error: FastifyError, req: FastifyRequest, reply: un
   const r = reply as FastifyReply;
   send(r.header('x-request-id', req.id), 'invalid_request', `The request URL is not valid (${error.code}).`);
   // No route, so no onResponse hook: the request's log line is written here.
-  req.log.info({ action: 'unmatched', status: 400, duration_ms: durationMs(r) }, 'request');
+  req.log.info({ action: 'unmatched', status: 400, duration: durationMs(r), client: null }, 'request');
 }
 
 /**
@@ -63,6 +63,10 @@ function send(reply: FastifyReply, code: ErrorCode, message: string, extra: Part
 /** Maps every failure onto the error body of SPEC §2. 5xx answers never carry internal text. */
 export function errorHandler(this: FastifyInstance, err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ApiError) {
+    // A temporary refusal (423 of a temporary lock) says when to retry in the header HTTP clients
+    // read, as 429 does, and in the body (SPEC §2).
+    const retryAfter = err.extra?.retry_after;
+    if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
     return send(reply, err.code, err.message, { ...(err.details ? { details: err.details } : {}), ...err.extra });
   }
   if (err.validation) {

@@ -89,11 +89,25 @@ const outageCodes = new Set([
  */
 const pgOutage = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-5]|58[0-9A-Z]{3}|XX[0-9A-Z]{3})$/;
 
+const connectFailure = Symbol('authnzd.connectFailure');
+
+/**
+ * Marks an error met while getting a database connection (db/postgres/db.ts): the pool could not
+ * open one (server down or refusing: a database that does not accept connections, a role that
+ * may not log in, a database that is gone) or had none free within its timeout. Whatever its
+ * SQLSTATE (or none), the database cannot serve now, whatever the request: an outage.
+ */
+export function markConnectFailure<E>(err: E): E {
+  if (err !== null && typeof err === 'object') (err as Record<symbol, unknown>)[connectFailure] = true;
+  return err;
+}
+
 /** True for driver errors that mean "the database cannot answer now" (503), not a bug (500). */
 export function isOutage(err: unknown): boolean {
   if (err instanceof UnavailableError) return true;
   const e = err as { code?: unknown; cause?: unknown; message?: unknown } | null;
   if (e === null || typeof e !== 'object') return false;
+  if ((e as Record<symbol, unknown>)[connectFailure] === true) return true;
   if (typeof e.code === 'string' && (outageCodes.has(e.code) || sqliteOutage.test(e.code) || pgOutage.test(e.code))) return true;
   if (typeof e.message === 'string' && /database connection is not open|Connection terminated|Cannot use a pool after calling end on the pool|is not queryable/.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== err && isOutage(e.cause);

@@ -134,3 +134,53 @@ t.test('PostgreSQL: an action hitting a corrupted table or a full disk answers 5
   const ok = await h.call('session_new', { ip_address: '192.0.2.1', user_agent: 'test' });
   t.equal(ok.statusCode, 201, `the service answers again once the server does: ${show(ok)}`);
 });
+
+t.test('PostgreSQL: a database that refuses new connections, or a pool that cannot hand one out in time, answers 503 unavailable, not 500', { skip: pgUrl ? false : 'AUTHNZD_TEST_PG_URL is not set' }, async (t) => {
+  const { url, drop } = await createTestDatabase(pgUrl!);
+  const name = new URL(url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  t.teardown(async () => {
+    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    await admin.end();
+    await drop();
+  });
+  // Two pooled connections (seeding needs two at once), so two requests waiting on a lock leave
+  // none for the next one.
+  const store = await createPostgresStore(url, { max: 2 });
+  const h = await buildTestApp(t, { store });
+  const session = await h.call('session_new', { ip_address: '192.0.2.1', user_agent: 'test' });
+  t.equal(session.statusCode, 201, show(session));
+  const token = json(session).session_token;
+
+  // A transaction holding a lock (a long migration, an operator's session): two requests wait on
+  // it holding the pool's connections; the next waits for a connection until the pool's 5 s
+  // connectionTimeoutMillis ("timeout exceeded when trying to connect", no SQLSTATE).
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect();
+  await locker.query('BEGIN');
+  await locker.query('LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE');
+  const waiting = [h.call('session_exists', { session_token: token }), h.call('session_exists', { session_token: token })];
+  await new Promise((r) => setTimeout(r, 200));
+  const starved = await h.call('session_exists', { session_token: token }, { headers: { 'x-request-id': 'pg-pool-timeout-1' } });
+  t.equal(starved.statusCode, 503, show(starved));
+  t.same(json(starved), { code: 'unavailable', message: 'A dependency is unavailable. Try again later.', request_id: 'pg-pool-timeout-1' });
+  await locker.query('COMMIT');
+  await locker.end();
+  t.same((await Promise.all(waiting)).map((r) => r.statusCode), [200, 200], 'the requests that held the connections are answered once the lock is gone');
+
+  // The database stops accepting connections (ALTER DATABASE … ALLOW_CONNECTIONS false, SQLSTATE
+  // 55000 at connect) and the pool's connection is gone: the service cannot reach its database.
+  await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+  await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+  await new Promise((r) => setTimeout(r, 300)); // the pool drops its dead connections
+  const refused = await h.call('session_exists', { session_token: token }, { headers: { 'x-request-id': 'pg-refused-1' } });
+  t.equal(refused.statusCode, 503, show(refused));
+  t.same(json(refused), { code: 'unavailable', message: 'A dependency is unavailable. Try again later.', request_id: 'pg-refused-1' });
+  t.notMatch(refused.body, /accepting connections/, 'no driver text in the answer');
+  const ready = await h.app.inject({ method: 'GET', url: '/ready' });
+  t.equal(ready.statusCode, 503, `/ready agrees: ${show(ready)}`);
+  await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+  const back = await h.call('session_exists', { session_token: token });
+  t.equal(back.statusCode, 200, `the service answers again once the database does: ${show(back)}`);
+});

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { markConnectFailure } from '../../errors.js';
 import { migrationsDir } from '../../paths.js';
 import * as schema from './schema.js';
 
@@ -53,6 +54,7 @@ export async function openPostgres(url: string, opts: { migrate?: boolean; max?:
   // An idle client that loses its server emits 'error' on the pool; without a listener the
   // process would crash. The next query reports the failure instead (ping → /ready).
   pool.on('error', () => {});
+  markConnectFailures(pool);
   try {
     if (opts.migrate !== false) await migratePostgres(pool);
   } catch (err) {
@@ -60,6 +62,24 @@ export async function openPostgres(url: string, opts: { migrate?: boolean; max?:
     throw err;
   }
   return { db: retryingTransactions(drizzle(pool, { schema })), pool };
+}
+
+type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+/**
+ * Marks every failure to get a connection from `pool` (markConnectFailure), in both of its forms:
+ * `pool.connect()` (transactions, advisory locks) and the callback that `pool.query` uses. Such a
+ * failure (the server refusing new connections, SQLSTATE 55000 or class 28; no connection free
+ * within connectionTimeoutMillis, an error without a SQLSTATE) is an outage: 503, not 500.
+ */
+function markConnectFailures(pool: pg.Pool): void {
+  const connect = pool.connect.bind(pool) as unknown as (cb?: ConnectCallback) => Promise<pg.PoolClient> | undefined;
+  pool.connect = ((cb?: ConnectCallback) => {
+    if (cb) return connect((err, client, done) => cb(err ? markConnectFailure(err) : err, client, done));
+    return connect()!.catch((err: unknown) => {
+      throw markConnectFailure(err);
+    });
+  }) as pg.Pool['connect'];
 }
 
 /** Deadlock (40P01) or serialization failure (40001): the whole transaction may simply run again. */
