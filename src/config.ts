@@ -43,9 +43,14 @@ export interface Config {
   loginLockSeconds: number;
   /** Nice value (0–19) of the argon2 worker threads: how far below the event loop they run. */
   argon2Nice: number;
+  /** SQLite's `synchronous` (AUTHNZD_SQLITE_SYNCHRONOUS): `full` fsyncs every commit, `normal` every checkpoint. */
+  sqliteSynchronous: SqliteSynchronous;
   /** Names of AUTHNZD_* variables that are not settings (reported as a warning, not fatal). */
   unknownSettings: string[];
 }
+
+export const sqliteSynchronousModes = ['normal', 'full'] as const;
+export type SqliteSynchronous = (typeof sqliteSynchronousModes)[number];
 
 export class ConfigError extends Error {
   constructor(setting: string, problem: string) {
@@ -62,6 +67,7 @@ const knownNames = new Set([
   'AUTHNZD_PERMISSIONS', 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 'AUTHNZD_ADMIN_EMAIL', 'AUTHNZD_ADMIN_PASSWORD',
   'AUTHNZD_PII_SALT', 'AUTHNZD_KEY_ENCRYPTION_KEY', 'AUTHNZD_LOG_LEVEL', 'AUTHNZD_TLS_CERT', 'AUTHNZD_TLS_KEY',
   'AUTHNZD_RATE_LIMITS', 'AUTHNZD_SESSION_TTL', 'AUTHNZD_LOGIN_MAX_FAILURES', 'AUTHNZD_LOGIN_LOCK_SECONDS', 'AUTHNZD_ARGON2_NICE',
+  'AUTHNZD_SQLITE_SYNCHRONOUS',
 ]);
 
 function str(env: Env, name: string): string | undefined {
@@ -91,6 +97,29 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, `must start with ${protocols.join(' or ')}// (got "${parsed.protocol}")`);
   }
   return raw;
+}
+
+/**
+ * A Redis URL whose database number, if any, is an integer: ioredis reads the path (or a `db`
+ * query parameter) as one, and a non-number became `SELECT NaN`, which crashed the started
+ * process with a stack trace.
+ */
+function redisUrl(env: Env): string | undefined {
+  const raw = url(env, 'AUTHNZD_REDIS_URL', ['redis:', 'rediss:']);
+  if (raw === undefined) return undefined;
+  const parsed = new URL(raw);
+  for (const db of [parsed.pathname.replace(/^\//, ''), parsed.searchParams.get('db') ?? '']) {
+    if (db !== '' && !/^\d{1,9}$/.test(db)) {
+      throw new ConfigError('AUTHNZD_REDIS_URL', `the database number (the path, or ?db=) must be an integer, as in redis://host:6379/2 (got "${db.slice(0, 64)}")`);
+    }
+  }
+  return raw;
+}
+
+/** `value` when it is one of `choices`; otherwise a ConfigError naming the setting and the choices. */
+function oneOf<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw new ConfigError(name, `must be one of ${choices.join(', ')} (got ${JSON.stringify(value)})`);
+  return value as T;
 }
 
 function secret(env: Env, name: string, minLength: number): string | undefined {
@@ -182,10 +211,7 @@ function listenHost(raw: string): string {
 }
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  const logLevel = (str(env, 'AUTHNZD_LOG_LEVEL') ?? 'info') as LogLevel;
-  if (!logLevels.includes(logLevel)) {
-    throw new ConfigError('AUTHNZD_LOG_LEVEL', `must be one of ${logLevels.join(', ')} (got "${logLevel}")`);
-  }
+  const logLevel = oneOf('AUTHNZD_LOG_LEVEL', str(env, 'AUTHNZD_LOG_LEVEL') ?? 'info', logLevels);
   const host = listenHost(str(env, 'AUTHNZD_HOST') ?? '127.0.0.1');
 
   const tlsCert = str(env, 'AUTHNZD_TLS_CERT');
@@ -197,6 +223,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     if (file !== undefined && !existsSync(path.resolve(cwd, file))) throw new ConfigError(name, `file not found: ${file}`);
   }
 
+  const sqliteSynchronous = oneOf('AUTHNZD_SQLITE_SYNCHRONOUS', (str(env, 'AUTHNZD_SQLITE_SYNCHRONOUS') ?? 'normal').toLowerCase(), sqliteSynchronousModes);
+
   const adminEmail = str(env, 'AUTHNZD_ADMIN_EMAIL');
   if (adminEmail !== undefined && !/^[^\s@]+@[^\s@]+$/.test(adminEmail)) {
     throw new ConfigError('AUTHNZD_ADMIN_EMAIL', 'is not an email address');
@@ -207,7 +235,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     port: int(env, 'AUTHNZD_PORT', 13431, 0, 65535),
     dataDir: path.resolve(cwd, str(env, 'AUTHNZD_DATA_DIR') ?? './data'),
     databaseUrl: url(env, 'AUTHNZD_DATABASE_URL', ['postgres:', 'postgresql:']),
-    redisUrl: url(env, 'AUTHNZD_REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl: redisUrl(env),
     permissionsPath: path.resolve(cwd, str(env, 'AUTHNZD_PERMISSIONS') ?? './permissions.json'),
     bootstrapClientSecret: bearerSecret(env, 'AUTHNZD_BOOTSTRAP_CLIENT_SECRET', 24),
     adminEmail,
@@ -221,6 +249,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     loginMaxFailures: int(env, 'AUTHNZD_LOGIN_MAX_FAILURES', 10, 1, 1000),
     loginLockSeconds: int(env, 'AUTHNZD_LOGIN_LOCK_SECONDS', 3600, 1, 30 * 86400),
     argon2Nice: int(env, 'AUTHNZD_ARGON2_NICE', 10, 0, 19),
+    sqliteSynchronous,
     unknownSettings: Object.keys(env).filter(
       (k) => k.startsWith('AUTHNZD_') && !k.startsWith('AUTHNZD_TEST_') && !knownNames.has(k),
     ),

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { actionNames } from '../src/actions.js';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { repoRoot } from './helper.js';
 
 t.test('defaults match SPEC §1', async (t) => {
   const c = loadConfig({}, '/srv/app');
@@ -13,6 +16,7 @@ t.test('defaults match SPEC §1', async (t) => {
   t.equal(c.rateLimits, undefined);
   t.equal(c.loginMaxFailures, 10);
   t.equal(c.loginLockSeconds, 3600);
+  t.equal(c.sqliteSynchronous, 'normal');
 });
 
 t.test('every bad setting is named in one line', async (t) => {
@@ -20,9 +24,18 @@ t.test('every bad setting is named in one line', async (t) => {
     [{ AUTHNZD_PORT: 'http' }, 'AUTHNZD_PORT'],
     [{ AUTHNZD_PORT: '70000' }, 'AUTHNZD_PORT'],
     [{ AUTHNZD_LOG_LEVEL: 'loud' }, 'AUTHNZD_LOG_LEVEL'],
+    [{ AUTHNZD_SQLITE_SYNCHRONOUS: 'off' }, 'AUTHNZD_SQLITE_SYNCHRONOUS'],
+    [{ AUTHNZD_SQLITE_SYNCHRONOUS: 'extra' }, 'AUTHNZD_SQLITE_SYNCHRONOUS'],
     [{ AUTHNZD_DATABASE_URL: 'mysql://x' }, 'AUTHNZD_DATABASE_URL'],
     [{ AUTHNZD_DATABASE_URL: 'not a url' }, 'AUTHNZD_DATABASE_URL'],
     [{ AUTHNZD_REDIS_URL: 'http://x' }, 'AUTHNZD_REDIS_URL'],
+    // ioredis reads the path (or ?db=) as the database number: "abc" became SELECT NaN, which
+    // crashed the started process with a stack trace instead of this one line.
+    [{ AUTHNZD_REDIS_URL: 'redis://127.0.0.1:6379/abc' }, 'AUTHNZD_REDIS_URL'],
+    [{ AUTHNZD_REDIS_URL: 'redis://127.0.0.1:6379/1.5' }, 'AUTHNZD_REDIS_URL'],
+    [{ AUTHNZD_REDIS_URL: 'redis://127.0.0.1:6379/-1' }, 'AUTHNZD_REDIS_URL'],
+    [{ AUTHNZD_REDIS_URL: 'redis://127.0.0.1:6379/0/1' }, 'AUTHNZD_REDIS_URL'],
+    [{ AUTHNZD_REDIS_URL: 'rediss://127.0.0.1:6379?db=two' }, 'AUTHNZD_REDIS_URL'],
     [{ AUTHNZD_TLS_CERT: '/nonexistent.pem' }, 'AUTHNZD_TLS_KEY'],
     [{ AUTHNZD_TLS_CERT: '/nonexistent.pem', AUTHNZD_TLS_KEY: '/nonexistent.key' }, 'AUTHNZD_TLS_CERT'],
     [{ AUTHNZD_RATE_LIMITS: '{bad json' }, 'AUTHNZD_RATE_LIMITS'],
@@ -152,4 +165,37 @@ t.test('AUTHNZD_RATE_LIMITS naming an action that does not exist is a configurat
 t.test('unknown AUTHNZD_ settings are reported, test settings are not', async (t) => {
   const c = loadConfig({ AUTHNZD_PROT: '1', AUTHNZD_TEST_PG_URL: 'postgres://x', HOME: '/root' });
   t.same(c.unknownSettings, ['AUTHNZD_PROT']);
+});
+
+t.test('AUTHNZD_SQLITE_SYNCHRONOUS takes normal or full, in any case', async (t) => {
+  t.equal(loadConfig({ AUTHNZD_SQLITE_SYNCHRONOUS: 'full' }).sqliteSynchronous, 'full');
+  t.equal(loadConfig({ AUTHNZD_SQLITE_SYNCHRONOUS: 'FULL' }).sqliteSynchronous, 'full');
+  t.equal(loadConfig({ AUTHNZD_SQLITE_SYNCHRONOUS: 'Normal' }).sqliteSynchronous, 'normal');
+  t.same(loadConfig({ AUTHNZD_SQLITE_SYNCHRONOUS: 'full' }).unknownSettings, [], 'a known setting');
+});
+
+t.test('every setting the configuration reads is documented in docs/configuration.md and in the README', async (t) => {
+  const read = (file: string) => readFileSync(path.join(repoRoot, file), 'utf8');
+  const source = read('src/config.ts');
+  const settings = [...new Set(source.match(/'AUTHNZD_[A-Z0-9_]+[A-Z0-9]'/g)!.map((s) => s.slice(1, -1)))];
+  t.ok(settings.length >= 20, `found the settings (${settings.length})`);
+  const docs = read('docs/configuration.md');
+  const readme = read('README.md');
+  for (const s of settings) {
+    t.ok(docs.includes(`\`${s}\``), `${s} in docs/configuration.md`);
+    t.ok(readme.includes(s), `${s} in README.md`);
+  }
+});
+
+t.test('AUTHNZD_REDIS_URL takes a database number as its path (or ?db=), or none', async (t) => {
+  for (const u of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/2', 'rediss://:pw@cache.internal:6380/15', 'redis://127.0.0.1:6379?db=3']) {
+    t.equal(loadConfig({ AUTHNZD_REDIS_URL: u }).redisUrl, u, u);
+  }
+  // The password is never part of the message.
+  t.throws(() => loadConfig({ AUTHNZD_REDIS_URL: 'redis://:s3cret-pw@127.0.0.1:6379/x' }), { name: 'ConfigError', message: /\(got "x"\)$/ });
+  try {
+    loadConfig({ AUTHNZD_REDIS_URL: 'redis://:s3cret-pw@127.0.0.1:6379/x' });
+  } catch (err) {
+    t.notMatch((err as Error).message, /s3cret-pw/);
+  }
 });

@@ -1,6 +1,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { keyringVersionOf, sameKeyringVersion, type KeyringVersion } from '../db/store/keyring.js';
+import { ConfigError } from '../config.js';
 import type { KeyringEntry } from '../db/types.js';
 import { seal, unseal } from './seal.js';
 
@@ -55,7 +56,7 @@ export async function generateKeyringEntries(now: number, kek: string | undefine
 }
 
 async function importEntry(e: KeyringEntry, kek: string | undefined): Promise<LoadedKey> {
-  if (e.sealed && kek === undefined) throw new Error(`keyring entry ${e.kid} is sealed: set AUTHNZD_KEY_ENCRYPTION_KEY`);
+  if (e.sealed && kek === undefined) throw new ConfigError('AUTHNZD_KEY_ENCRYPTION_KEY', `is not set, and keyring entry ${e.kid} is sealed`);
   const jwk = JSON.parse(e.sealed ? unseal(e.material, kek!, e.kid) : e.material) as JWK;
   const base = { kid: e.kid, use: e.use, alg: e.alg, createdAt: e.createdAt, retiredAt: e.retiredAt };
   if (jwk.kty === 'oct') {

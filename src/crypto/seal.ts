@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { ConfigError } from '../config.js';
 
 /*
  * Sealing of keyring material at rest (AUTHNZD_KEY_ENCRYPTION_KEY). AES-256-GCM with a key
@@ -30,6 +31,7 @@ export function unseal(sealed: string, keyEncryptionKey: string, kid: string): s
   try {
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
   } catch {
-    throw new Error(`keyring entry ${kid} cannot be unsealed: AUTHNZD_KEY_ENCRYPTION_KEY is wrong`);
+    // The setting must change (exit 2 at start and in the CLI), not an outage to retry.
+    throw new ConfigError('AUTHNZD_KEY_ENCRYPTION_KEY', `is wrong: keyring entry ${kid} cannot be unsealed with it`);
   }
 }

@@ -10,7 +10,9 @@ import { firstLine, maskUrl, scrub } from './mask.js';
  * line naming the setting behind it (AUTHNZD_DATABASE_URL with its password masked, or
  * AUTHNZD_DATA_DIR with the SQLite file's path), so start-up and CLI errors say what to fix.
  */
-export async function openStore(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<Store> {
+export async function openStore(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'sqliteSynchronous'>>,
+): Promise<Store> {
   if (config.databaseUrl !== undefined) {
     try {
       return await createPostgresStore(config.databaseUrl);
@@ -21,7 +23,7 @@ export async function openStore(config: Pick<Config, 'databaseUrl' | 'dataDir'>)
   }
   const file = path.join(config.dataDir, 'authnzd.sqlite');
   try {
-    return createSqliteStore(file);
+    return createSqliteStore(file, { synchronous: config.sqliteSynchronous });
   } catch (err) {
     throw new Error(`AUTHNZD_DATA_DIR: cannot open the database ${file}: ${firstLine(err)}`, { cause: err });
   }

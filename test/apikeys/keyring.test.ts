@@ -157,18 +157,19 @@ t.test('sealed at rest with AUTHNZD_KEY_ENCRYPTION_KEY', async (t) => {
   }
   await a.close();
 
-  await t.rejects(buildTestApp(t, { dataDir: a.dataDir, env: { AUTHNZD_KEY_ENCRYPTION_KEY: kek + 'x' } }), /AUTHNZD_KEY_ENCRYPTION_KEY is wrong/);
+  await t.rejects(buildTestApp(t, { dataDir: a.dataDir, env: { AUTHNZD_KEY_ENCRYPTION_KEY: kek + 'x' } }), { name: 'ConfigError', message: /^AUTHNZD_KEY_ENCRYPTION_KEY: is wrong/ });
   const wrong = cli(a.dataDir, { AUTHNZD_KEY_ENCRYPTION_KEY: kek + 'x' });
-  t.equal(await wrong.run('keys', 'rotate'), 1, 'rotate refuses a wrong key-encryption key');
-  t.match(wrong.out.join('\n'), /AUTHNZD_KEY_ENCRYPTION_KEY is wrong/);
+  t.equal(await wrong.run('keys', 'rotate'), 2, 'rotate refuses a wrong key-encryption key (a setting to change: exit 2)');
+  t.match(wrong.out.join('\n'), /invalid configuration: AUTHNZD_KEY_ENCRYPTION_KEY: is wrong/);
   const missing = cli(a.dataDir);
-  t.equal(await missing.run('keys', 'rotate'), 1, 'and a missing one');
+  t.equal(await missing.run('keys', 'rotate'), 2, 'and a missing one');
+  t.match(missing.out.join('\n'), /invalid configuration: AUTHNZD_KEY_ENCRYPTION_KEY: is not set/);
   const sealed = cli(a.dataDir, { AUTHNZD_KEY_ENCRYPTION_KEY: kek });
   t.equal(await sealed.run('keys', 'list'), 0);
   const listed = sealed.out.filter((l) => /^(enc|sig)-/.test(l));
   t.equal(listed.length, 2, `nothing was added by the refused rotations: ${sealed.out.join('\n')}`);
   t.ok(listed.every((l) => l.endsWith('\tsealed')), 'keys list shows them sealed');
-  await t.rejects(buildTestApp(t, { dataDir: a.dataDir }), /sealed: set AUTHNZD_KEY_ENCRYPTION_KEY/);
+  await t.rejects(buildTestApp(t, { dataDir: a.dataDir }), { name: 'ConfigError', message: /^AUTHNZD_KEY_ENCRYPTION_KEY: is not set, and keyring entry \S+ is sealed$/ });
   const again = await buildTestApp(t, { dataDir: a.dataDir, env: { AUTHNZD_KEY_ENCRYPTION_KEY: kek }, clock: a.clock });
   t.equal((await verify(again, k.apikey)).valid, true, 'a restart with the same key-encryption key verifies old keys');
   const ready = await again.app.inject({ method: 'GET', url: '/ready' });

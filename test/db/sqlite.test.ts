@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { openSqlite, SQLITE_CACHE_KIB } from '../../src/db/sqlite/db.js';
+import { openStore } from '../../src/db/open.js';
 import { createSqliteStore } from '../../src/db/sqlite/index.js';
 import type { Store } from '../../src/db/store.js';
 import { storeContract } from './contract.js';
@@ -59,4 +60,30 @@ t.test('the database file and its -wal and -shm are owner-only (0600), also when
   const again = openSqlite(file);
   t.teardown(() => again.raw.close());
   t.same(modes(), ownerOnly, 'an existing 0644 file is tightened at open');
+});
+
+t.test('synchronous is NORMAL by default and FULL when AUTHNZD_SQLITE_SYNCHRONOUS=full', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authnzd-sync-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'authnzd.sqlite');
+  const normal = openSqlite(file);
+  t.equal(normal.raw.pragma('synchronous', { simple: true }), 1, 'NORMAL');
+  normal.raw.close();
+  const full = openSqlite(file, { synchronous: 'full' });
+  t.equal(full.raw.pragma('synchronous', { simple: true }), 2, 'FULL');
+  full.raw.close();
+
+  // The setting reaches the store's connection: the pragma is per connection, so watch it being set.
+  const set: string[] = [];
+  const pragma = Database.prototype.pragma;
+  Database.prototype.pragma = function (this: Database.Database, source: string, options?: Database.PragmaOptions) {
+    if (source.startsWith('synchronous')) set.push(source);
+    return pragma.call(this, source, options);
+  };
+  t.teardown(() => {
+    Database.prototype.pragma = pragma;
+  });
+  const store = await openStore({ dataDir: dir, databaseUrl: undefined, sqliteSynchronous: 'full' });
+  await store.close();
+  t.same(set, ['synchronous = FULL']);
 });

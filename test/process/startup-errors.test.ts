@@ -90,3 +90,22 @@ t.test('a malformed AUTHNZD_HOST or AUTHNZD_PORT exits 2 naming the setting, bef
     t.notOk(existsSync(dirs[i]!), `the data dir was not created (no database, secrets or salt): ${label}`);
   }
 });
+
+t.test('a sealed keyring with AUTHNZD_KEY_ENCRYPTION_KEY missing or wrong exits 2 naming the setting, never showing it', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'authnzd-proc-kek-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const dataDir = path.join(root, 'data');
+  const kek = 'the-right-key-encryption-key-0123456789';
+  const [first] = await startEach([{ dataDir, env: { AUTHNZD_KEY_ENCRYPTION_KEY: kek } }]);
+  t.match(first!.stdout, /Server listening/, 'a first start seals the keyring');
+  const wrongKek = 'a-wrong-key-encryption-key-9876543210';
+  const [missing, wrong] = await startEach([{ dataDir, env: {} }, { dataDir, env: { AUTHNZD_KEY_ENCRYPTION_KEY: wrongKek } }]);
+  for (const [what, r, line] of [
+    ['missing', missing!, /^authnzd: invalid configuration: AUTHNZD_KEY_ENCRYPTION_KEY: is not set, and keyring entry \S+ is sealed\n$/],
+    ['wrong', wrong!, /^authnzd: invalid configuration: AUTHNZD_KEY_ENCRYPTION_KEY: is wrong: keyring entry \S+ cannot be unsealed with it\n$/],
+  ] as const) {
+    t.equal(r.code, 2, `${what}: a setting to change, not an outage (${r.stderr.trim()})`);
+    t.match(r.stderr, line, what);
+    t.notOk((r.stderr + r.stdout).includes(wrongKek) || (r.stderr + r.stdout).includes(kek), `${what}: no key-encryption key printed`);
+  }
+});

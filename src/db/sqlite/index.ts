@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import type { SqliteSynchronous } from '../../config.js';
 import type { Store } from '../store.js';
 import { sqliteApiKeyStore } from './apikeys.js';
 import { sqliteAuditStore } from './audit.js';
@@ -49,8 +50,8 @@ async function holdingWriteLock<T>(raw: Database.Database, fn: () => Promise<T>)
 /** What /ready reads: one row of a table every database has (the seeded users). */
 const PING_SQL = 'SELECT id FROM users LIMIT 1';
 
-export function createSqliteStore(file: string): Store {
-  const { db, raw } = openSqlite(file);
+export function createSqliteStore(file: string, opts: { synchronous?: SqliteSynchronous } = {}): Store {
+  const { db, raw } = openSqlite(file, opts);
   // Memoised hot reads (verify, sessions, users by id) are valid while this stamp is unchanged.
   const stamp = new ChangeStamp(raw);
   const pingRow = raw.prepare(PING_SQL);
