@@ -43,12 +43,29 @@ export default fp<RateLimitPluginOptions>(async (app, opts) => {
     commandTimeout: 500,
     retryStrategy: (times) => Math.min(times * 100, 1000),
   });
-  const limiter = new FallbackLimiter(redis, new RedisLimiter(redis, opts.keyPrefix ?? 'authnzd:rl:'), memory, app.log);
+  // ioredis sends the URL's SELECT as it connects and only emits its refusal (a database number
+  // the server does not have, a cluster), just before 'ready': the connection stays on database
+  // 0. Counters there would be shared with whatever else uses it, so a refused SELECT counts as
+  // Redis being unusable (the memory fallback) until the connection is made again.
+  let refusedSelect: string | undefined;
+  redis.on('error', (err: { command?: { name?: string }; message?: string }) => {
+    if (err?.command?.name === 'select') refusedSelect = `Redis refused database ${redis.options.db} (${err.message ?? 'error'})`;
+  });
+  redis.on('close', () => {
+    refusedSelect = undefined;
+  });
+  const conn = {
+    get status() {
+      return refusedSelect === undefined ? redis.status : 'refusing its database';
+    },
+    on: redis.on.bind(redis),
+  };
+  const limiter = new FallbackLimiter(conn, new RedisLimiter(redis, opts.keyPrefix ?? 'authnzd:rl:'), memory, app.log);
   await connected(redis);
   limiter.check();
   app.decorate('limiter', limiter);
   app.readiness.add('rate_limits', () => limiter.degraded
-    ? { ok: true, warning: 'Redis unreachable: rate limits are counted per instance (in-memory fallback)' }
+    ? { ok: true, warning: `${refusedSelect ?? 'Redis unreachable'}: rate limits are counted per instance (in-memory fallback)` }
     : { ok: true });
   new Gauge({
     name: 'authnzd_ratelimit_redis_fallback',

@@ -29,7 +29,10 @@ export class FallbackLimiter implements Limiter {
     private readonly memory: Limiter,
     private readonly log: FallbackLog,
   ) {
-    conn.on('ready', () => this.recover());
+    // Ready, but maybe not usable (a refused SELECT: src/plugins/rate-limit.ts): the status says.
+    conn.on('ready', () => {
+      if (this.conn.status === 'ready') this.recover();
+    });
     conn.on('error', (err) => this.fail(err));
     conn.on('close', () => this.fail(new Error('connection closed')));
   }

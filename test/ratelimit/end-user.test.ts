@@ -152,6 +152,26 @@ t.test('lockout abuse: a distributed attack locks the account, but not from wher
   t.equal(fromHome.statusCode, 200, `the owner still logs in from a known place: ${show(fromHome)}`);
 });
 
+t.test('a login from a known place during the temporary lock does not lift it for other places', async (t) => {
+  const h = await app(t);
+  await verifiedUser(h, 'kept@example.com');
+  const home = '203.0.113.30';
+  const attacker = '198.51.100.80';
+  t.equal((await login(h, 'kept@example.com', PASSWORD, home)).statusCode, 200, 'home is a known place');
+  for (let i = 0; i < 10; i++) await login(h, 'kept@example.com', 'wrong-password-guess', attacker);
+  t.equal((await login(h, 'kept@example.com', PASSWORD, attacker)).statusCode, 423, 'the account is locked');
+  const fromHome = await login(h, 'kept@example.com', PASSWORD, home);
+  t.equal(fromHome.statusCode, 200, `the owner logs in from home during the lock: ${show(fromHome)}`);
+  const after = await login(h, 'kept@example.com', PASSWORD, attacker);
+  t.equal(after.statusCode, 423, `the attacker's place stays locked: ${show(after)}`);
+  t.type(json(after).retry_after, 'number');
+  const elsewhere = await login(h, 'kept@example.com', 'wrong-password-guess', '198.51.100.81');
+  t.equal(elsewhere.statusCode, 423, `and so does any new place: no fresh guesses (${show(elsewhere)})`);
+  h.clock.advance(3600);
+  const later = await login(h, 'kept@example.com', PASSWORD, attacker);
+  t.equal(later.statusCode, 200, `after the lock time the right password works anywhere: ${show(later)}`);
+});
+
 t.test('user_passcheck_nosession and user_resetpass_token: per email', async (t) => {
   const h = await app(t);
   await verifiedUser(h, 'pc@example.com');

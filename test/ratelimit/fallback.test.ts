@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import t from 'tap';
 import { FallbackLimiter, type Connection } from '../../src/ratelimit/fallback.js';
 import type { LimitResult, Limiter } from '../../src/ratelimit/limiter.js';
@@ -126,4 +127,31 @@ t.test('a real Redis going away and coming back', { skip: redisUrl ? false : 'AU
   const codes: number[] = [];
   for (let i = 0; i < 3; i++) codes.push((await h.call('audit_query', {})).statusCode);
   t.same(codes, [200, 200, 429], 'the Redis counter kept its first hit; the outage hit was counted in memory');
+});
+
+t.test('a Redis that refuses the URL\'s database number: memory fallback with a warning, nothing written to database 0', { skip: redisUrl ? false : 'AUTHNZD_TEST_REDIS_URL is not set: SELECT refusal not tested' }, async (t) => {
+  const base = new URL(redisUrl!);
+  base.pathname = '/99'; // Redis has 16 databases unless configured otherwise
+  const prefix = `authnzd-test:${randomBytes(6).toString('hex')}:`;
+  const h = await buildTestApp(t, { env: { AUTHNZD_REDIS_URL: base.toString(), AUTHNZD_RATE_LIMITS: limits }, rateLimitKeyPrefix: prefix });
+  // The refusal arrives just after the connection is ready.
+  let ready = await h.app.inject({ method: 'GET', url: '/ready' });
+  for (let i = 0; i < 50 && !ready.json().rate_limits; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    ready = await h.app.inject({ method: 'GET', url: '/ready' });
+  }
+  t.match(ready.json().rate_limits, /database 99/, `/ready says which database was refused: ${show(ready)}`);
+  const codes: number[] = [];
+  for (let i = 0; i < 5; i++) codes.push((await h.call('audit_query', {})).statusCode);
+  t.same(codes, [200, 200, 200, 429, 429], 'limits still apply, in memory');
+  ready = await h.app.inject({ method: 'GET', url: '/ready' });
+  t.match(ready.json().rate_limits, /database 99/, 'and it stays so: no "reachable again" onto another database');
+  const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
+  t.match(metrics.body, /^authnzd_ratelimit_redis_fallback 1$/m);
+
+  const switches = h.logs.filter((l) => /rate limits: Redis/.test(String(l.msg))).map((l) => String(l.msg));
+  t.same(switches, ['rate limits: Redis unreachable, counting in memory per instance'], 'one switch logged, no "reachable again"');
+  const db0 = new Redis(redisUrl!.replace(/\/\d*$/, '') + '/0');
+  t.teardown(() => db0.quit());
+  t.same(await db0.keys(`${prefix}*`), [], 'no counter landed in database 0');
 });
