@@ -11,7 +11,9 @@ export const usage = 'usage: authnzd keys list | keys rotate [--alg HS256|ES256|
  */
 const keys: Command = async (args, io) => {
   const [sub, ...rest] = args;
-  const { options } = parseArgs(rest, ['alg']);
+  const { positional, options } = parseArgs(rest, ['alg']);
+  // `keys list|rotate` take no NAME: a stray word is a mistake, not something to ignore.
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}" (${usage})`);
   if (sub === 'list') {
     return withStore(io, async (store) => {
       io.out('kid\tuse\talg\tcreated\tstate\tsealed');

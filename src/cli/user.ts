@@ -20,6 +20,8 @@ const user: Command = async (args, io) => {
   const { positional, options } = parseArgs(rest, ['name', 'role', 'password-env']);
   const email = positional[0];
   if (!email) throw new UsageError(usage);
+  // One EMAIL per command: a second word (an unquoted list) is a mistake, not something to ignore.
+  if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}" (${usage})`);
   if (sub === 'add') {
     const role = options.role ?? 'authenticated';
     const config = configFrom(io);

@@ -300,3 +300,35 @@ t.test('init creates the keyring, as serve does, and only once', async (t) => {
   t.notMatch(again.stdout, /keyring created/, 'an existing keyring is kept');
   t.equal((await cli(['keys', 'list'], env)).stdout.trim().split('\n').length, 3, 'still two keys');
 });
+
+t.test('user add|lock|unlock and keys list|rotate refuse extra arguments (exit 2) and change nothing', async (t) => {
+  // `user lock a@x b@y` used to lock a@x and ignore b@y, and `keys rotate now` rotated: an
+  // unquoted list or a stray word is a usage error, as for `client` (docs/operations.md).
+  const env = { AUTHNZD_DATA_DIR: tempDir(t), AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json'), PW: 'Extra-Argument-Passphrase-7' };
+  t.equal((await cli(['init'], env)).code, 0);
+  t.equal((await cli(['user', 'add', 'one@example.com', '--password-env', 'PW'], env)).code, 0);
+  const keysBefore = (await cli(['keys', 'list'], env)).stdout;
+
+  for (const [args, extra] of [
+    [['user', 'lock', 'one@example.com', 'two@example.com'], 'two@example.com'],
+    [['user', 'unlock', 'one@example.com', 'extra-arg'], 'extra-arg'],
+    [['user', 'add', 'three@example.com', 'extra-arg', '--password-env', 'PW'], 'extra-arg'],
+    [['user', 'add', 'three@example.com', '--password-env', 'PW', 'extra-arg'], 'extra-arg'],
+    [['keys', 'rotate', 'now'], 'now'],
+    [['keys', 'list', 'extra-arg'], 'extra-arg'],
+  ] as const) {
+    const r = await cli([...args], env);
+    t.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, new RegExp(`^authnzd: unexpected argument "${extra}" \\(usage: [^\\n]+\\n$`), args.join(' '));
+    t.equal(r.stdout, '\n', `${args.join(' ')} printed nothing on stdout`);
+  }
+
+  const db = new Database(path.join(env.AUTHNZD_DATA_DIR, 'authnzd.sqlite'), { readonly: true });
+  const users = db.prepare('SELECT email, role FROM users ORDER BY id').all();
+  const events = db.prepare("SELECT event FROM audit_log WHERE event IN ('user_lock', 'user_unlock', 'keyring_rotate')").all();
+  db.close();
+  t.match(users, [{}, {}, { email: 'one@example.com', role: 'authenticated' }], 'one@example.com was not locked');
+  t.equal(users.length, 3, 'three@example.com was not created');
+  t.same(events, [], 'no lock, unlock or rotation was recorded');
+  t.equal((await cli(['keys', 'list'], env)).stdout, keysBefore, 'the keyring was not rotated');
+});
