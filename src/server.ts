@@ -20,6 +20,16 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     }
     throw err;
   }
+  // A stop asked for while starting (migrations, first-start seeding) is kept until the start is
+  // complete, then carried out as any other: a start is never cut half-way, and the exit is 0.
+  // A second signal meanwhile exits at once.
+  let stopWhileStarting: NodeJS.Signals | undefined;
+  const onStartSignal = (signal: NodeJS.Signals) => {
+    if (stopWhileStarting !== undefined) process.exit(1);
+    stopWhileStarting = signal;
+  };
+  process.on('SIGTERM', onStartSignal);
+  process.on('SIGINT', onStartSignal);
   let app;
   try {
     app = await buildApp(config);
@@ -32,6 +42,13 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     }
     process.stderr.write(`authnzd: cannot start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
     process.exit(1);
+  }
+  process.off('SIGTERM', onStartSignal);
+  process.off('SIGINT', onStartSignal);
+  if (stopWhileStarting !== undefined) {
+    app.log.info({ signal: stopWhileStarting }, 'shutting down (asked while starting)');
+    await app.close();
+    process.exit(0);
   }
   if (config.unknownSettings.length) {
     app.log.warn({ settings: config.unknownSettings }, 'ignoring unknown AUTHNZD_* settings');

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
@@ -190,4 +193,29 @@ t.test('a request arriving while the app closes is a SPEC 503 with its request i
   release();
   await closing;
   t.match(log, /"request_id":"late-2"/, 'the late request has its log line');
+});
+
+t.test('SIGTERM while the service is still starting: the start completes, then it stops with exit 0', async (t) => {
+  const env = freshServiceEnv(t, 'authnzd-early-stop-');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/server.ts')], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', AUTHNZD_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.stderr!.on('data', (d) => (out += d));
+  // The policy is read first, before the database is opened, migrated and seeded (a first start
+  // also hashes the superuser's password): the signal comes while all that is still to do.
+  child.stdout!.on('data', (d) => {
+    const before = out;
+    out += d;
+    if (!before.includes('"policy loaded"') && out.includes('"policy loaded"')) child.kill('SIGTERM');
+  });
+  const { code, signal } = await exited;
+  t.same({ code, signal }, { code: 0, signal: null }, `exit 0, not killed by the signal:\n${out}`);
+  t.match(out, /shutting down/);
+  t.notMatch(out, /Server listening/, 'it did not start listening');
+  t.ok(existsSync(path.join(env.AUTHNZD_DATA_DIR, 'authnzd.sqlite')), 'the start that was under way completed');
 });
