@@ -38,15 +38,15 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** One entry of an error answer's `details` (SPEC §2). */
+type ErrorDetail = { path: string; message: string };
+
 /**
  * A failed call: `status`, the error body's `code`, `message`, `request_id`, `details`, and
  * `retryAfter` (seconds, from a `Retry-After` header). A non-2xx answer keeps its status; an
  * answer that is not a JSON object has the code `invalid_response`, and status 502 when it came
  * with a 2xx (the service, or whatever answered in its place, did not speak the protocol).
  */
-/** One entry of an error answer's `details` (SPEC §2). */
-type ErrorDetail = { path: string; message: string };
-
 export class AuthnzdError extends Error {
   readonly status: number;
   readonly code: string;
