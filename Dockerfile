@@ -26,6 +26,7 @@ RUN mkdir -p /data && chown node:node /data && chmod 0700 /data
 USER node
 VOLUME ["/data"]
 EXPOSE 13431
+# GET /health over HTTP, or HTTPS when AUTHNZD_TLS_CERT is set (bin/healthcheck.js).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.AUTHNZD_PORT||13431)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "bin/healthcheck.js"]
 CMD ["node", "dist/src/server.js"]
