@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -331,4 +332,22 @@ t.test('user add|lock|unlock and keys list|rotate refuse extra arguments (exit 2
   t.equal(users.length, 3, 'three@example.com was not created');
   t.same(events, [], 'no lock, unlock or rotation was recorded');
   t.equal((await cli(['keys', 'list'], env)).stdout, keysBefore, 'the keyring was not rotated');
+});
+
+t.test('a reader that stops reading (authnzd user add … | head -1): the command completes, exit 0, no EPIPE stack', async (t) => {
+  const dataDir = tempDir(t);
+  const env = { PATH: process.env.PATH ?? '', AUTHNZD_DATA_DIR: dataDir, AUTHNZD_PERMISSIONS: path.join(repoRoot, 'permissions.json') };
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/authnzd.js'), 'user', 'add', 'piped@example.com'], {
+    cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // The read end is closed before the CLI writes anything: each of its writes meets EPIPE.
+  child.stdout!.destroy();
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  t.equal(code, 0, stderr);
+  t.equal(stderr, '', 'nothing on stderr');
+  const db = new Database(path.join(dataDir, 'authnzd.sqlite'), { readonly: true });
+  t.teardown(() => db.close());
+  t.ok(db.prepare('SELECT 1 FROM users WHERE email = ?').get('piped@example.com'), 'the user was created');
 });
