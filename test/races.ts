@@ -57,3 +57,15 @@ export async function login(h: TestApp, email: string, password = PASSWORD): Pro
   if (res.statusCode !== 200) throw new Error(`user_login: ${show(res)}`);
   return json<{ session_token: string }>(res).session_token;
 }
+
+/** Delays before the ending request, over the rounds: to land before, during and after a login's argon2. */
+export const DELAYS_MS = [0, 5, 10, 15, 20, 30, 40, 60];
+export const NEW_PASSWORD = 'Zr4$ocean-Crimson-88x';
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How many sessions of the user are live (session_list). */
+export async function liveSessions(h: TestApp, userId: number): Promise<number> {
+  const res = await h.call('session_list', { user_id: userId });
+  if (res.statusCode !== 200) throw new Error(`session_list: ${show(res)}`);
+  return json<{ sessions: unknown[] }>(res).sessions.length;
+}
