@@ -1,8 +1,7 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
-import { ConflictError } from '../errors.js';
 import type { ApiKeyStore } from '../store/apikeys.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { conflictFrom, type PgDb, type PgExec } from './db.js';
 import { apiKeys, refreshTokens, sessions, users } from './schema.js';
 import { lockUser } from './users.js';
 
@@ -11,17 +10,6 @@ export { revokeUserKeys as revokeUserApiKeys } from './sessions.js';
 /** Keys per statement of a usage flush (3 parameters each, far below PostgreSQL's 65,535). */
 const USAGE_CHUNK = 500;
 
-function conflictFrom(err: unknown): unknown {
-  const constraint = uniqueViolation(err);
-  return constraint ? new ConflictError(constraint) : err;
-}
-
-/*
- * Every state change is a conditional UPDATE (`… WHERE revoked_at IS NULL`, `… WHERE used_at IS
- * NULL`) whose RETURNING rows say whether it took effect. Two instances racing on one row
- * serialise on its row lock; the loser re-checks the condition after the winner commits, finds
- * it false and changes nothing: one winner, one audit row per effective change, no error.
- */
 /**
  * True when the key's owner exists and is inactive or admin-locked (an owner that does not exist
  * is not refused: store/apikeys.ts). Its row stays locked FOR KEY SHARE until the transaction ends.
@@ -32,6 +20,12 @@ async function ownerRefused(tx: PgExec, userId: number): Promise<boolean> {
   return owner !== undefined && (!owner.isActive || owner.adminLocked);
 }
 
+/*
+ * Every state change is a conditional UPDATE (`… WHERE revoked_at IS NULL`, `… WHERE used_at IS
+ * NULL`) whose RETURNING rows say whether it took effect. Two instances racing on one row
+ * serialise on its row lock; the loser re-checks the condition after the winner commits, finds
+ * it false and changes nothing: one winner, one audit row per effective change, no error.
+ */
 export function pgApiKeyStore(db: PgDb): ApiKeyStore {
   // The verify path's only read: the key by primary key with its owner's state (prepared once
   // per connection).

@@ -1,8 +1,7 @@
 import { and, count, eq, isNull } from 'drizzle-orm';
-import { ConflictError } from '../errors.js';
 import type { ClientStore } from '../store/clients.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb } from './db.js';
+import { conflictFrom, type PgDb } from './db.js';
 import { clients } from './schema.js';
 
 /**
@@ -24,9 +23,7 @@ export function pgClientStore(db: PgDb): ClientStore {
           return row!;
         });
       } catch (err) {
-        const constraint = uniqueViolation(err);
-        if (constraint) throw new ConflictError(constraint);
-        throw err;
+        throw conflictFrom(err);
       }
     },
     async findLiveBySecretHash(secretHash) {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { markConnectFailure } from '../../errors.js';
+import { ConflictError } from '../errors.js';
 import { migrationsDir } from '../../paths.js';
 import * as schema from './schema.js';
 
@@ -119,10 +120,16 @@ export function retryingTransactions(db: PgDb, sleep = (ms: number) => new Promi
 }
 
 /** The constraint name when `err` (or its cause: drizzle wraps driver errors) is a unique violation (23505). */
-export function uniqueViolation(err: unknown): string | undefined {
+function uniqueViolation(err: unknown): string | undefined {
   for (let e = err; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
     const { code, constraint } = e as { code?: unknown; constraint?: unknown };
     if (code === '23505') return typeof constraint === 'string' ? constraint : 'unknown';
   }
   return undefined;
+}
+
+/** What to throw for a failed write: a unique violation as a ConflictError naming its constraint, anything else as it is. */
+export function conflictFrom(err: unknown): unknown {
+  const constraint = uniqueViolation(err);
+  return constraint ? new ConflictError(constraint) : err;
 }

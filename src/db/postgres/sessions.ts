@@ -1,9 +1,8 @@
 import { and, asc, eq, gt, inArray, isNull, lte, ne, sql, type SQL } from 'drizzle-orm';
-import { ConflictError } from '../errors.js';
 import { ownerStands, type NewSession, type SessionStore } from '../store/sessions.js';
 import type { AuditEvent, Session } from '../types.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { conflictFrom, type PgDb, type PgExec } from './db.js';
 import { apiKeys, sessions, users } from './schema.js';
 
 /**
@@ -59,9 +58,7 @@ async function insertSession(
       return row!;
     });
   } catch (err) {
-    const constraint = uniqueViolation(err);
-    if (constraint) throw new ConflictError(constraint);
-    throw err;
+    throw conflictFrom(err);
   }
 }
 
@@ -140,9 +137,7 @@ export function pgSessionStore(db: PgDb): SessionStore {
           return row!;
         });
       } catch (err) {
-        const constraint = uniqueViolation(err);
-        if (constraint) throw new ConflictError(constraint);
-        throw err;
+        throw conflictFrom(err);
       }
     },
   };

@@ -1,15 +1,9 @@
 import { and, asc, count, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
-import { ConflictError } from '../errors.js';
 import { adminLockUnchanged, dropsPendingVerifications, storesVerification, type NewUser, type UserStore } from '../store/users.js';
 import { insertAudit } from './audit.js';
-import { uniqueViolation, type PgDb, type PgExec } from './db.js';
+import { conflictFrom, type PgDb, type PgExec } from './db.js';
 import { deleteSessionsWhere, revokeUserKeys } from './sessions.js';
 import { sessions, unknownLoginFailures, userTokens, users } from './schema.js';
-
-function conflictFrom(err: unknown): unknown {
-  const constraint = uniqueViolation(err);
-  return constraint ? new ConflictError(constraint) : err;
-}
 
 /** A bound timestamptz parameter for raw SQL fragments (the column mapping does not apply there). */
 const tsz = (msValue: number) => sql`${new Date(msValue).toISOString()}::timestamptz`;
