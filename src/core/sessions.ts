@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import type { ReadStamp, Store } from '../db/store.js';
 import { mergeExtra } from '../db/store/sessions.js';
+import { userIsUsable } from '../db/store/users.js';
 import type { AuditEvent, Session, User } from '../db/types.js';
 import { ApiError } from '../errors.js';
 import { ANONYMOUS_USER_ID } from './bootstrap.js';
@@ -67,10 +68,7 @@ export async function requireSession(store: Store, token: string, now: number, m
   return found;
 }
 
-/** True when the user may act: active (verified, not deactivated) and not admin-locked. */
-export function userIsUsable(user: Pick<User, 'isActive' | 'adminLocked'>): boolean {
-  return user.isActive && !user.adminLocked;
-}
+export { userIsUsable };
 
 /** A session row ready to insert, with its one-time token. */
 export function mintSession(input: { userId: number; ipAddress: string; userAgent: string; extra?: Record<string, unknown>; now: number; ttlSeconds: number }) {

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { ApiKeyStore } from '../store/apikeys.js';
+import { userIsUsable } from '../store/users.js';
 import { insertAudit } from './audit.js';
 import { conflictFrom, type PgDb, type PgExec } from './db.js';
 import { apiKeys, refreshTokens, sessions, users } from './schema.js';
@@ -17,7 +18,7 @@ const USAGE_CHUNK = 500;
 async function ownerRefused(tx: PgExec, userId: number): Promise<boolean> {
   const [owner] = await tx.select({ isActive: users.isActive, adminLocked: users.adminLocked }).from(users)
     .where(eq(users.id, userId)).for('key share');
-  return owner !== undefined && (!owner.isActive || owner.adminLocked);
+  return owner !== undefined && !userIsUsable(owner);
 }
 
 /*

@@ -1,5 +1,6 @@
 import type { Session, AuditEvent, User } from '../types.js';
 import type { ReadStamp } from '../store.js';
+import { userIsUsable } from './users.js';
 
 export interface NewSession {
   id: string;
@@ -32,7 +33,7 @@ export interface OwnerState {
 
 /** True while the owner may hold a new session: exists, active, not admin-locked (and, for a login, the checked hash is still theirs). */
 export function ownerStands(owner: OwnerState | undefined, verifiedHash?: string): boolean {
-  return owner !== undefined && owner.isActive && !owner.adminLocked && (verifiedHash === undefined || owner.passwordHash === verifiedHash);
+  return owner !== undefined && userIsUsable(owner) && (verifiedHash === undefined || owner.passwordHash === verifiedHash);
 }
 
 /*

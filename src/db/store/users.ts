@@ -1,6 +1,14 @@
 import type { User, UserToken, AuditEvent } from '../types.js';
 import type { ReadStamp } from '../store.js';
 
+/**
+ * True when the user may act: active (verified, not deactivated) and not admin-locked. The one
+ * rule for the actions (core) and for the stores' checks inside their transactions.
+ */
+export function userIsUsable(user: Pick<User, 'isActive' | 'adminLocked'>): boolean {
+  return user.isActive && !user.adminLocked;
+}
+
 export interface NewUser {
   systemId: string;
   email: string;
