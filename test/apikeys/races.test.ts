@@ -1,5 +1,5 @@
 import { json, show, SUPERUSER_EMAIL, SUPERUSER_PASSWORD, type TestApp } from '../helper.js';
-import { activeUser, eachDatabase, IP, login, ROUNDS, UA } from '../races.js';
+import { activeUser, eachDatabase, IP, keyBody, login, ROUNDS, UA } from '../races.js';
 
 /*
  * API keys under parallel requests: a key issued while its session ends, or while its owner is
@@ -7,8 +7,6 @@ import { activeUser, eachDatabase, IP, login, ROUNDS, UA } from '../races.js';
  * few rounds, on SQLite and (with AUTHNZD_TEST_PG_URL) on PostgreSQL, where the store code
  * differs: there the issuing transaction and the ending one serialise on row locks.
  */
-
-const keyBody = { audience: 'svc', subject: '/things', api_version: 1, expires_in: 3600 };
 
 const issue = (h: TestApp, session: string) => h.call('issue_apikey', { session_token: session, ip_address: IP, user_agent: UA, ...keyBody });
 
