@@ -1,22 +1,11 @@
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import t from 'tap';
 import { buildTestApp, repoRoot } from '../helper.js';
+import { runCommand } from './util.js';
 
 /** The Dockerfile's HEALTHCHECK script (bin/healthcheck.js), run as the container runs it. */
-function healthcheck(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/healthcheck.js')], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
-}
+const healthcheck = (env: Record<string, string>) => runCommand([path.join(repoRoot, 'bin/healthcheck.js')], env);
 
 async function listening(t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}) {
   const h = await buildTestApp(t, { env });

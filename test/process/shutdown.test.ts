@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { ADMIN_SECRET, FakeClock, repoRoot } from '../helper.js';
-import { freshServiceEnv, startServer } from './util.js';
+import { freshServiceEnv, runCommand, startServer } from './util.js';
 
 /*
  * HTTP during shutdown, over raw sockets (node:net) so keep-alive is under the test's control.
@@ -197,23 +196,11 @@ t.test('a request arriving while the app closes is a SPEC 503 with its request i
 
 t.test('SIGTERM while the service is still starting: the start completes, then it stops with exit 0', async (t) => {
   const env = freshServiceEnv(t, 'authnzd-early-stop-');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/server.ts')], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', AUTHNZD_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => child.kill('SIGKILL'));
-  let out = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  child.stderr!.on('data', (d) => (out += d));
   // The policy is read first, before the database is opened, migrated and seeded (a first start
   // also hashes the superuser's password): the signal comes while all that is still to do.
-  child.stdout!.on('data', (d) => {
-    const before = out;
-    out += d;
-    if (!before.includes('"policy loaded"') && out.includes('"policy loaded"')) child.kill('SIGTERM');
-  });
-  const { code, signal } = await exited;
+  const { code, signal, stdout, stderr } = await runCommand(['--import', 'tsx', path.join(repoRoot, 'src/server.ts')],
+    { AUTHNZD_PORT: '0', ...env }, { killOn: /"policy loaded"/, signal: 'SIGTERM' });
+  const out = stdout + stderr;
   t.same({ code, signal }, { code: 0, signal: null }, `exit 0, not killed by the signal:\n${out}`);
   t.match(out, /shutting down/);
   t.notMatch(out, /Server listening/, 'it did not start listening');

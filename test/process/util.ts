@@ -59,19 +59,24 @@ export async function startServer(env: Record<string, string>): Promise<Running>
 }
 
 /**
- * Runs a command to completion. `killOn`: stop it (SIGKILL) once its stdout matches, for a
- * command that was expected to fail but started a server instead.
+ * Runs a command to completion. `killOn`: send it `signal` (SIGKILL unless given), once, when its
+ * stdout first matches: for a command that was expected to fail but started a server instead,
+ * or to signal a service at a given point of its start.
  */
 export function runCommand(
-  args: string[], env: Record<string, string>, opts: { killOn?: RegExp } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  args: string[], env: Record<string, string>, opts: { killOn?: RegExp; signal?: NodeJS.Signals } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env } });
   let stdout = '';
   let stderr = '';
+  let signalled = false;
   child.stdout.on('data', (d) => {
     stdout += d;
-    if (opts.killOn?.test(stdout)) child.kill('SIGKILL');
+    if (!signalled && opts.killOn?.test(stdout)) {
+      signalled = true;
+      child.kill(opts.signal ?? 'SIGKILL');
+    }
   });
   child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
